@@ -1,0 +1,293 @@
+//! The command-line contract (product.md "Commands"), as clap types only: no logic here.
+//! `app.rs` turns these into the resolved settings the commands run with.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    ok
+  1    error
+  2    usage error, or input missing in --no-input mode
+  4    login needed (no credentials, no token, token expired or rejected)
+  130  interrupted (Ctrl-C)
+  exec passes on the child's exit code.";
+
+/// Sets up Zerodha Kite Connect API credentials safely: a guided wizard, verification
+/// against Kite, secrets only in the OS keyring, a daily browser login, hand-off to scripts.
+#[derive(Debug, Parser)]
+#[command(name = "kite-setup", version, about, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Profile to use: one Kite app and client ID each.
+    #[arg(
+        long,
+        global = true,
+        env = "KITE_SETUP_PROFILE",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub profile: String,
+    /// Use the local sandbox (an emulated Kite), starting one in-process if none answers at
+    /// 127.0.0.1:5010. Sandbox profiles never mix with live ones.
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+    /// Use a running sandbox at URL (a loopback http address); implies --sandbox.
+    #[arg(long, global = true, value_name = "URL")]
+    pub sandbox_url: Option<String>,
+    /// Never prompt; fail with exit code 2 naming the missing flag. Implied when stdin is
+    /// not a terminal.
+    #[arg(long, global = true)]
+    pub no_input: bool,
+    /// Machine-readable JSON on stdout, where the command has output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Where secrets are kept: auto = the OS credential store (Keychain, Credential
+    /// Manager, Secret Service); keyutils = the Linux kernel keyring (lost at reboot);
+    /// file = plaintext file, mode 0600 (only when you choose it). Remembered per profile.
+    #[arg(long, global = true, value_enum, value_name = "STORE")]
+    pub store: Option<StoreChoice>,
+    /// More detail on errors and progress (never secrets).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Where secrets are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreChoice {
+    /// The OS credential store.
+    Auto,
+    /// The Linux kernel keyring (session keyring; lost at reboot).
+    Keyutils,
+    /// A plaintext file with mode 0600 in the config directory (explicit choice only).
+    File,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// First-time setup: a guided wizard over the developer console, credentials verified
+    /// by a real login, then stored in the OS keyring.
+    Init(InitArgs),
+    /// Daily login in the browser; stores today's access token (valid until 06:00 IST).
+    Login(LoginArgs),
+    /// Print today's access token, nothing else (for `$(kite-setup token)`).
+    Token,
+    /// Print KITE_API_KEY and KITE_ACCESS_TOKEN for a shell or a dotenv file.
+    Env(EnvArgs),
+    /// Run a command with KITE_API_KEY and KITE_ACCESS_TOKEN in its environment.
+    Exec(ExecArgs),
+    /// Show profiles, what is stored (masked) and how long the token lives.
+    Status(StatusArgs),
+    /// Check the keyring, the clock, the redirect port, Kite's hosts, file permissions and
+    /// plaintext copies of credentials in this directory.
+    Doctor,
+    /// The leak playbook: a new api_secret, verified, swapped in without ever losing the old
+    /// one, the old token revoked, and a scan for copies of the old secret. Also the fix for
+    /// a lost secret (the console shows a secret only once).
+    Regenerate(RegenerateArgs),
+    /// Revoke today's access token at Kite, then forget it.
+    Logout,
+    /// Forget a profile: revoke its token, delete its keyring entries and its metadata.
+    Remove(RemoveArgs),
+    /// Run the emulated Kite (console, login page, API) on a loopback address.
+    Sandbox(SandboxArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct InitArgs {
+    /// Zerodha client ID (like AB1234).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// The app's api_key (from the developer console).
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// The redirect URL registered for the app (http://127.0.0.1:PORT/PATH).
+    #[arg(long, value_name = "URL")]
+    pub redirect_url: Option<String>,
+    /// The app's plan.
+    #[arg(long, value_enum)]
+    pub plan: Option<Plan>,
+    /// Read the api_secret from standard input (one line). Secrets are never flags.
+    #[arg(long)]
+    pub api_secret_stdin: bool,
+    /// Store without a verifying login. Nothing is checked: say so loudly.
+    #[arg(long)]
+    pub skip_verify: bool,
+    /// Replace an existing profile without asking.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait for the login redirect.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+/// The Kite Connect plans (kite-api.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    /// Personal: free; orders, GTT, portfolio, margins; no market data.
+    Personal,
+    /// Connect: ₹500/month per API key; adds WebSocket and historical data.
+    Connect,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct LoginArgs {
+    /// Log in even if today's token is still valid.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the login URL instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Skip the listener and paste the redirected URL from the browser (SSH, WSL, containers).
+    #[arg(long)]
+    pub paste: bool,
+    /// Seconds to wait for the login redirect.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EnvArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EnvFormat::Sh)]
+    pub format: EnvFormat,
+    /// Also print KITE_API_SECRET (only if a script really needs it).
+    #[arg(long)]
+    pub with_secret: bool,
+    /// Write a dotenv file (mode 0600) instead of printing.
+    #[arg(long, value_name = "PATH")]
+    pub dotenv: Option<PathBuf>,
+    /// Write the dotenv file even inside a git work tree that does not ignore it.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvFormat {
+    Sh,
+    Fish,
+    Powershell,
+    Dotenv,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExecArgs {
+    /// Run the command even if there is no valid access token.
+    #[arg(long)]
+    pub allow_expired: bool,
+    /// Also pass KITE_API_SECRET.
+    #[arg(long)]
+    pub with_secret: bool,
+    /// The command and its arguments (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct StatusArgs {
+    /// Also ask Kite whether the token is still accepted (GET /user/profile).
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RegenerateArgs {
+    /// Finish an interrupted rotation (verify the pending secret and swap it in).
+    #[arg(long, conflicts_with = "abort")]
+    pub resume: bool,
+    /// Drop the pending secret of an interrupted rotation (asks first).
+    #[arg(long)]
+    pub abort: bool,
+    /// Read the new api_secret from standard input (one line).
+    #[arg(long)]
+    pub api_secret_stdin: bool,
+    /// More paths to scan for copies of the old secret and token.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub scan: Vec<PathBuf>,
+    /// Skip the leak scan.
+    #[arg(long)]
+    pub no_scan: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Seconds to wait for the login redirect.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RemoveArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SandboxArgs {
+    /// Loopback address to serve on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:5010", value_name = "ADDR")]
+    pub addr: String,
+    /// State file (default: sandbox.json in the platform data directory).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Make /connect/login redirect at once, as the app's user, without the login form.
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_flag_takes_a_secret() {
+        let cmd = Cli::command();
+        let mut names = Vec::new();
+        for sub in cmd.get_subcommands() {
+            for arg in sub.get_arguments() {
+                if let Some(l) = arg.get_long() {
+                    names.push(l.to_string());
+                }
+            }
+        }
+        for n in &names {
+            let takes_secret = (n.contains("secret") || n.contains("token"))
+                && !n.ends_with("-stdin")
+                && n != "with-secret";
+            assert!(!takes_secret, "flag --{n} looks like it takes a secret");
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! kite-setup: from "I need an API key" to "my trading script runs with today's access
+//! token", safely, for Zerodha Kite Connect.
+//!
+//! Shape: `main` → `app` (the composition root: environment, real adapters, rendering of
+//! errors and exit codes) → `commands` (talk only to traits: `Prompter`, `Store`, `Kite`,
+//! `Browser`, `Clock`) → pure modules (`session`, `profile`, `kite::wire`, `secret`).
+//! `sandbox` is a separate room, the emulated Kite, sharing only wire knowledge.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod error;
+pub mod kite;
+pub mod profile;
+pub mod prompt;
+pub mod sandbox;
+pub mod secret;
+pub mod session;
+pub mod store;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    app::run(std::env::args_os())
+}

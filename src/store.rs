@@ -1,0 +1,258 @@
+//! Where secrets live, as a dependency. `Store` is a tiny key/value API over one service
+//! (`kite-setup`) in the OS credential store; the adapters are in `store/`. Entry names
+//! and payloads are defined here once (`Entry`, `AppCredentials`, `PendingSecret`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+use crate::session::StoredSession;
+
+pub mod backends;
+
+/// The keyring service every entry is filed under.
+pub const SERVICE: &str = "kite-setup";
+
+/// How long one keyring call may take before we give up (a locked keyring can hang).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The store is not there at all (no D-Bus session, no Secret Service).
+    #[error("the {backend} is not available: {detail}")]
+    Unavailable { backend: String, detail: String },
+    /// The store is there but locked and would need an unlock prompt.
+    #[error("the {backend} is locked")]
+    Locked { backend: String },
+    /// A call did not answer in time.
+    #[error("the {backend} did not answer within {seconds} s while trying to {op}")]
+    Timeout {
+        backend: String,
+        op: String,
+        seconds: u64,
+    },
+    /// The store refused or failed one operation.
+    #[error("the {backend} failed to {op}: {detail}")]
+    Failed {
+        backend: String,
+        op: String,
+        detail: String,
+    },
+    /// An entry is there but does not hold what kite-setup wrote.
+    #[error("the keyring entry {entry} is damaged")]
+    Corrupt { entry: String },
+    /// A value was written but did not read back the same.
+    #[error("the {backend} did not keep what was written to {entry}")]
+    ReadBackMismatch { backend: String, entry: String },
+}
+
+impl StoreError {
+    pub fn hint(&self) -> String {
+        match self {
+            StoreError::Unavailable { .. } => "start a Secret Service (e.g. gnome-keyring-daemon, KeePassXC) in this session, or choose --store keyutils (kernel keyring, lost at reboot) or --store file (plaintext, mode 0600)".into(),
+            StoreError::Locked { .. } => "unlock your keyring (log in to the desktop, or `gnome-keyring-daemon --unlock`), then try again".into(),
+            StoreError::Timeout { .. } => "the keyring may be locked and waiting for a prompt nobody sees: unlock it, or run `kite-setup doctor`".into(),
+            StoreError::Failed { .. } => "run `kite-setup doctor` to test the keyring; nothing was changed".into(),
+            StoreError::Corrupt { .. } => "run `kite-setup init` again for this profile to rewrite it".into(),
+            StoreError::ReadBackMismatch { .. } => "the keyring is not keeping entries; run `kite-setup doctor` and try another store".into(),
+        }
+    }
+}
+
+/// A key/value store of secrets. Every call must return within the store's timeout.
+pub trait Store: Send + Sync {
+    fn get(&self, entry: &str) -> Result<Option<Secret>, StoreError>;
+    fn set(&self, entry: &str, value: &Secret) -> Result<(), StoreError>;
+    /// Deletes; `Ok(false)` when there was nothing to delete.
+    fn delete(&self, entry: &str) -> Result<bool, StoreError>;
+    /// What this store is, for messages and `status` ("Secret Service", ...).
+    fn describe(&self) -> String;
+}
+
+/// The entries of one profile. Sandbox profiles are filed under `sandbox/` so they can
+/// never be mistaken for live ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entries {
+    prefix: String,
+}
+
+impl Entries {
+    pub fn new(profile: &str, sandbox: bool) -> Self {
+        let prefix = if sandbox {
+            format!("sandbox/{profile}")
+        } else {
+            profile.to_string()
+        };
+        Self { prefix }
+    }
+
+    /// api_key + api_secret.
+    pub fn app(&self) -> String {
+        format!("{}/app", self.prefix)
+    }
+
+    /// Today's access token, login time and expiry.
+    pub fn session(&self) -> String {
+        format!("{}/session", self.prefix)
+    }
+
+    /// A new api_secret during a rotation, before it replaces the old one.
+    pub fn pending(&self) -> String {
+        format!("{}/pending", self.prefix)
+    }
+}
+
+/// The app entry's payload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AppCredentials {
+    pub api_key: Secret,
+    pub api_secret: Secret,
+}
+
+/// The pending entry's payload during `regenerate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingSecret {
+    pub api_secret: Secret,
+    /// The rotation step reached, persisted before each next step.
+    pub step: String,
+}
+
+/// Reads a JSON payload from an entry.
+pub fn get_json<T: for<'de> Deserialize<'de>>(
+    store: &dyn Store,
+    entry: &str,
+) -> Result<Option<T>, StoreError> {
+    match store.get(entry)? {
+        None => Ok(None),
+        Some(raw) => {
+            serde_json::from_str(raw.expose())
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt {
+                    entry: entry.to_string(),
+                })
+        }
+    }
+}
+
+/// Writes a JSON payload to an entry and reads it back to prove it landed.
+pub fn set_json_verified<T: Serialize>(
+    store: &dyn Store,
+    entry: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    let raw = Secret::new(serde_json::to_string(value).expect("payload serializes"));
+    store.set(entry, &raw)?;
+    match store.get(entry)? {
+        Some(back) if back == raw => Ok(()),
+        _ => Err(StoreError::ReadBackMismatch {
+            backend: store.describe(),
+            entry: entry.to_string(),
+        }),
+    }
+}
+
+pub fn load_app(
+    store: &dyn Store,
+    entries: &Entries,
+) -> Result<Option<AppCredentials>, StoreError> {
+    get_json(store, &entries.app())
+}
+
+pub fn load_session(
+    store: &dyn Store,
+    entries: &Entries,
+) -> Result<Option<StoredSession>, StoreError> {
+    get_json(store, &entries.session())
+}
+
+/// An in-memory store for tests; can be told to fail.
+#[derive(Default)]
+pub struct MemoryStore {
+    pub entries: std::sync::Mutex<std::collections::BTreeMap<String, Secret>>,
+    /// When set, every call fails with this error.
+    pub fail_with: std::sync::Mutex<Option<StoreError>>,
+    /// When set, only `set` calls fail with this error.
+    pub fail_writes_with: std::sync::Mutex<Option<StoreError>>,
+}
+
+impl MemoryStore {
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, String> {
+        self.entries
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_string()))
+            .collect()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        match &*self.fail_with.lock().expect("lock") {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    fn get(&self, entry: &str) -> Result<Option<Secret>, StoreError> {
+        self.check()?;
+        Ok(self.entries.lock().expect("lock").get(entry).cloned())
+    }
+
+    fn set(&self, entry: &str, value: &Secret) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(e) = &*self.fail_writes_with.lock().expect("lock") {
+            return Err(e.clone());
+        }
+        self.entries
+            .lock()
+            .expect("lock")
+            .insert(entry.to_string(), value.clone());
+        Ok(())
+    }
+
+    fn delete(&self, entry: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        Ok(self.entries.lock().expect("lock").remove(entry).is_some())
+    }
+
+    fn describe(&self) -> String {
+        "memory store".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_entries_are_apart_from_live() {
+        let live = Entries::new("default", false);
+        let sb = Entries::new("default", true);
+        assert_eq!(live.app(), "default/app");
+        assert_eq!(sb.app(), "sandbox/default/app");
+        assert_ne!(live.session(), sb.session());
+    }
+
+    #[test]
+    fn json_round_trip_with_read_back() {
+        let s = MemoryStore::default();
+        let creds = AppCredentials {
+            api_key: "k".into(),
+            api_secret: "s".into(),
+        };
+        set_json_verified(&s, "p/app", &creds).unwrap();
+        let back: AppCredentials = get_json(&s, "p/app").unwrap().unwrap();
+        assert_eq!(back, creds);
+    }
+
+    #[test]
+    fn garbage_in_an_entry_is_corrupt_not_a_panic() {
+        let s = MemoryStore::default();
+        s.set("p/app", &"not json".into()).unwrap();
+        let err = get_json::<AppCredentials>(&s, "p/app").unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }));
+        assert!(!err.to_string().contains("not json"));
+    }
+}
