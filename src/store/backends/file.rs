@@ -1,0 +1,151 @@
+//! `--store file`: a plaintext JSON map `{ "<entry>": "<value>" }` in
+//! `<config_dir>/secrets.json`, mode 0600 in a 0700 directory, replaced atomically on each
+//! write. Only ever used when chosen explicitly; `status` flags it. Local file calls do not
+//! hang, so they run without a worker thread.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroize;
+
+use crate::profile::{create_private_dir, write_private_atomic};
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
+
+/// File name of the plaintext store inside the config directory.
+pub const FILE_NAME: &str = "secrets.json";
+
+const BACKEND: &str = "plaintext file store";
+
+/// The explicit plaintext store. Not safe against two processes writing at once (the last
+/// writer wins); kite-setup writes from one command at a time.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    path: PathBuf,
+}
+
+type Map = BTreeMap<String, Secret>;
+
+impl FileStore {
+    pub fn new(config_dir: &Path) -> Self {
+        Self {
+            path: config_dir.join(FILE_NAME),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn failed(&self, op: &str, detail: impl std::fmt::Display) -> StoreError {
+        StoreError::Failed {
+            backend: BACKEND.into(),
+            op: op.into(),
+            detail: format!("{}: {detail}", self.path.display()),
+        }
+    }
+
+    fn load(&self, op: &str) -> Result<Map, StoreError> {
+        let mut text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
+            // Not UTF-8 at all: damaged, and its bytes are not shown.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(StoreError::Corrupt {
+                    entry: self.path.display().to_string(),
+                });
+            }
+            Err(e) => return Err(self.failed(op, e)),
+        };
+        let parsed = serde_json::from_str::<Map>(&text);
+        text.zeroize();
+        // serde's message may quote the text around the error: never shown.
+        parsed.map_err(|_| StoreError::Corrupt {
+            entry: self.path.display().to_string(),
+        })
+    }
+
+    fn save(&self, op: &str, map: &Map) -> Result<(), StoreError> {
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        create_private_dir(dir).map_err(|e| self.failed(op, e))?;
+        let mut bytes = serde_json::to_vec_pretty(map).map_err(|e| self.failed(op, e))?;
+        let written = write_private_atomic(&self.path, &bytes);
+        bytes.zeroize();
+        written.map_err(|e| self.failed(op, e))
+    }
+}
+
+impl Store for FileStore {
+    fn get(&self, entry: &str) -> Result<Option<Secret>, StoreError> {
+        Ok(self.load(&format!("read {entry}"))?.remove(entry))
+    }
+
+    fn set(&self, entry: &str, value: &Secret) -> Result<(), StoreError> {
+        let op = format!("write {entry}");
+        // A damaged file is reported, never overwritten (that would lose the other entries).
+        let mut map = self.load(&op)?;
+        map.insert(entry.to_string(), value.clone());
+        self.save(&op, &map)
+    }
+
+    fn delete(&self, entry: &str) -> Result<bool, StoreError> {
+        let op = format!("delete {entry}");
+        let mut map = self.load(&op)?;
+        if map.remove(entry).is_none() {
+            return Ok(false);
+        }
+        self.save(&op, &map)?;
+        Ok(true)
+    }
+
+    fn describe(&self) -> String {
+        format!("plaintext file {}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_private_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("cfg");
+        let store = FileStore::new(&dir);
+        assert!(store.get("p/app").unwrap().is_none());
+        assert!(!store.delete("p/app").unwrap());
+        store.set("p/app", &Secret::from("one")).unwrap();
+        store.set("p/session", &Secret::from("two")).unwrap();
+        assert_eq!(store.get("p/app").unwrap().unwrap().expose(), "one");
+        assert!(store.delete("p/app").unwrap());
+        assert!(store.get("p/app").unwrap().is_none());
+        assert_eq!(store.get("p/session").unwrap().unwrap().expose(), "two");
+        assert!(store.describe().starts_with("plaintext file "));
+        assert!(store.describe().ends_with("secrets.json"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(store.path()), 0o600);
+        }
+    }
+
+    #[test]
+    fn corrupt_file_is_reported_without_contents_and_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new(tmp.path());
+        std::fs::write(store.path(), "{\"p/app\": \"canary-secret").unwrap();
+        for err in [
+            store.get("p/app").unwrap_err(),
+            store.set("p/other", &Secret::from("x")).unwrap_err(),
+            store.delete("p/app").unwrap_err(),
+        ] {
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("canary"), "{shown}");
+        }
+        let kept = std::fs::read_to_string(store.path()).unwrap();
+        assert!(kept.contains("canary-secret"));
+    }
+}
