@@ -2,6 +2,7 @@
 //! Linux/BSD, Keychain on macOS, Credential Manager on Windows), the Linux kernel keyring,
 //! and the explicit plaintext file. Built in `app.rs` through [`open_store`].
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -60,13 +61,14 @@ pub fn probe(store: &dyn Store) -> Result<(), StoreError> {
             });
         }
     }
-    match deleted? {
-        true => Ok(()),
-        false => Err(StoreError::Failed {
+    if deleted? {
+        Ok(())
+    } else {
+        Err(StoreError::Failed {
             backend: store.describe(),
             op: format!("delete {entry}"),
             detail: "the probe entry was gone before it was deleted".into(),
-        }),
+        })
     }
 }
 
@@ -76,7 +78,11 @@ fn random_hex(bytes: usize) -> String {
     // An OS without randomness cannot run kite-setup at all (nonces need it too); a
     // fixed probe name would still work, so fall back to zeros rather than fail here.
     let _ = getrandom::fill(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    buf.iter()
+        .fold(String::with_capacity(bytes * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Whole seconds for a timeout message, rounded up (a 0.5 s timeout reads "1 s").

@@ -57,7 +57,7 @@ fn map_error(err: KeyError, op: &str) -> StoreError {
     }
 }
 
-fn is_gone(err: &KeyError) -> bool {
+fn is_gone(err: KeyError) -> bool {
     matches!(
         err,
         KeyError::KeyDoesNotExist | KeyError::KeyRevoked | KeyError::KeyExpired
@@ -70,13 +70,13 @@ impl Store for KeyutilsStore {
         let ring = Self::keyring(&op)?;
         let key = match ring.search(&Self::description(entry)) {
             Ok(key) => key,
-            Err(e) if is_gone(&e) => return Ok(None),
+            Err(e) if is_gone(e) => return Ok(None),
             Err(e) => return Err(map_error(e, &op)),
         };
         let bytes = match key.read_to_vec() {
             Ok(bytes) => bytes,
             // Invalidated between the search and the read.
-            Err(e) if is_gone(&e) => return Ok(None),
+            Err(e) if is_gone(e) => return Ok(None),
             Err(e) => return Err(map_error(e, &op)),
         };
         match String::from_utf8(bytes) {
@@ -117,12 +117,12 @@ impl Store for KeyutilsStore {
         let ring = Self::keyring(&op)?;
         let key = match ring.search(&Self::description(entry)) {
             Ok(key) => key,
-            Err(e) if is_gone(&e) => return Ok(false),
+            Err(e) if is_gone(e) => return Ok(false),
             Err(e) => return Err(map_error(e, &op)),
         };
         match key.invalidate() {
             Ok(()) => Ok(true),
-            Err(e) if is_gone(&e) => Ok(false),
+            Err(e) if is_gone(e) => Ok(false),
             Err(e) => Err(map_error(e, &op)),
         }
     }

@@ -45,13 +45,13 @@ impl KeyringStore {
         Ok(Self { store, timeout })
     }
 
-    fn call<T, F>(&self, op: String, f: F) -> Result<T, StoreError>
+    fn call<T, F>(&self, op: &str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Arc<CredentialStore>) -> Result<T, StoreError> + Send + 'static,
     {
         let store = Arc::clone(&self.store);
-        with_timeout(BACKEND, &op, self.timeout, move || f(&store))
+        with_timeout(BACKEND, op, self.timeout, move || f(&store))
     }
 }
 
@@ -97,7 +97,7 @@ fn entry_in(store: &Arc<CredentialStore>, name: &str, op: &str) -> Result<Entry,
 impl Store for KeyringStore {
     fn get(&self, entry: &str) -> Result<Option<Secret>, StoreError> {
         let name = entry.to_string();
-        self.call(format!("read {entry}"), move |store| {
+        self.call(&format!("read {entry}"), move |store| {
             let op = format!("read {name}");
             let e = entry_in(store, &name, &op)?;
             match e.get_password() {
@@ -111,7 +111,7 @@ impl Store for KeyringStore {
     fn set(&self, entry: &str, value: &Secret) -> Result<(), StoreError> {
         let name = entry.to_string();
         let value = value.clone();
-        self.call(format!("write {entry}"), move |store| {
+        self.call(&format!("write {entry}"), move |store| {
             let op = format!("write {name}");
             let e = entry_in(store, &name, &op)?;
             e.set_password(value.expose())
@@ -121,7 +121,7 @@ impl Store for KeyringStore {
 
     fn delete(&self, entry: &str) -> Result<bool, StoreError> {
         let name = entry.to_string();
-        self.call(format!("delete {entry}"), move |store| {
+        self.call(&format!("delete {entry}"), move |store| {
             let op = format!("delete {name}");
             let e = entry_in(store, &name, &op)?;
             match e.delete_credential() {
