@@ -233,7 +233,10 @@ fn probe_scenario() -> Result<String, String> {
 
 fn no_dbus() -> Result<String, String> {
     let s = KeyringSession::no_dbus();
-    child_ok("unavailable", &s.envs(), "D-Bus", s.path())
+    let missing = child_ok("unavailable", &s.envs(), "D-Bus", s.path())?;
+    let s = KeyringSession::dead_dbus();
+    let refused = child_ok("unavailable", &s.envs(), "D-Bus", s.path())?;
+    Ok(format!("{missing} | {refused}"))
 }
 
 fn no_secret_service() -> Result<String, String> {

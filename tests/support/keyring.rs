@@ -154,6 +154,16 @@ impl KeyringSession {
         }
     }
 
+    /// A stale bus: the socket file is there but nobody listens (connection refused), as
+    /// after a crashed session bus.
+    #[cfg(unix)]
+    pub fn dead_dbus() -> Self {
+        let s = Self::no_dbus();
+        let socket = s.dir.path().join("run").join("no-bus-here");
+        drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind a socket"));
+        s
+    }
+
     /// The environment a child process needs to use this session (and only it).
     pub fn envs(&self) -> Vec<(String, String)> {
         let p = |sub: &str| self.dir.path().join(sub).display().to_string();
