@@ -771,9 +771,12 @@ mod tests {
         assert_no_values(&report, &plan);
 
         // Outside a repo, cwd itself is scanned as a plain path.
-        let plain = tempfile::tempdir().unwrap();
-        let plan = default_plan(plain.path(), home.path(), None, &[]);
-        assert_eq!(plan.roots[0], ScanRoot::Path(plain.path().to_path_buf()));
+        let not_a_repo = tempfile::tempdir().unwrap();
+        let plan = default_plan(not_a_repo.path(), home.path(), None, &[]);
+        assert_eq!(
+            plan.roots[0],
+            ScanRoot::Path(not_a_repo.path().to_path_buf())
+        );
     }
 
     #[test]
@@ -953,6 +956,42 @@ mod tests {
                 .summary_lines()
                 .contains(&"could not read 1 file or directory".to_string())
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn permission_denied_is_counted_not_fatal() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("ok.txt"), format!("{SECRET}\n").as_bytes());
+        write(
+            &dir.path().join("locked.txt"),
+            format!("{SECRET}\n").as_bytes(),
+        );
+        write(&dir.path().join("closed/inner.txt"), b"x\n");
+        fs::set_permissions(
+            dir.path().join("locked.txt"),
+            fs::Permissions::from_mode(0o000),
+        )
+        .unwrap();
+        fs::set_permissions(dir.path().join("closed"), fs::Permissions::from_mode(0o000)).unwrap();
+        let plan = ScanPlan::new(vec![ScanRoot::WorkTree(dir.path().to_path_buf())]);
+        let report = scan(&plan, &needles());
+        // Root reads through permissions; anyone else cannot.
+        let privileged = File::open(dir.path().join("locked.txt")).is_ok();
+        fs::set_permissions(dir.path().join("closed"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(
+            report
+                .findings
+                .contains(&finding("ok.txt", 1, "api_secret"))
+        );
+        if privileged {
+            assert_eq!(report.unreadable, 0);
+            assert_eq!(report.files_scanned, 3);
+        } else {
+            assert_eq!(report.unreadable, 2, "{report:?}");
+            assert_eq!(report.files_scanned, 1);
+        }
     }
 
     #[test]
