@@ -12,6 +12,7 @@ pub mod clock;
 pub mod commands;
 pub mod error;
 pub mod kite;
+pub mod leakscan;
 pub mod profile;
 pub mod prompt;
 pub mod sandbox;
