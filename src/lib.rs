@@ -14,6 +14,7 @@ pub mod error;
 pub mod kite;
 pub mod profile;
 pub mod prompt;
+pub mod redirect;
 pub mod sandbox;
 pub mod secret;
 pub mod session;
