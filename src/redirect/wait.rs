@@ -203,28 +203,27 @@ mod keys {
                     let mut byte = [0u8; 1];
                     while !flag.load(Ordering::Relaxed) {
                         match rustix::io::read(&stdin, &mut byte) {
-                            Ok(0) => {}
+                            // 0 bytes: the 100 ms read timeout passed with no key.
+                            Ok(0) | Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
                             Ok(_) => {
                                 if tx.send(byte[0]).is_err() {
                                     break;
                                 }
                             }
-                            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
                             Err(_) => break,
                         }
                     }
                 });
-            match handle {
-                Ok(handle) => Some(Self {
+            if let Ok(handle) = handle {
+                Some(Self {
                     stop,
                     rx,
                     handle: Some(handle),
                     saved,
-                }),
-                Err(_) => {
-                    let _ = tcsetattr(&stdin, OptionalActions::Now, &saved);
-                    None
-                }
+                })
+            } else {
+                let _ = tcsetattr(&stdin, OptionalActions::Now, &saved);
+                None
             }
         }
 
@@ -301,7 +300,7 @@ mod tests {
     fn remaining_is_minutes_and_seconds_rounded_up() {
         assert_eq!(format_remaining(Duration::from_secs(300)), "5:00");
         assert_eq!(format_remaining(Duration::from_millis(299_001)), "5:00");
-        assert_eq!(format_remaining(Duration::from_millis(299_000)), "4:59");
+        assert_eq!(format_remaining(Duration::from_secs(299)), "4:59");
         assert_eq!(format_remaining(Duration::from_secs(61)), "1:01");
         assert_eq!(format_remaining(Duration::ZERO), "0:00");
     }
