@@ -9,8 +9,11 @@
 //! grows a thread whenever none is idle) and hands complete requests to a queue; `wait`
 //! polls that queue in 100 ms slices. So a client that never finishes its request, a
 //! huge header or a burst of junk connections occupy their own threads and cannot stall
-//! the real callback (the tests prove each case). tiny_http has no header size limit
-//! and no read timeout: such a thread lives until its client goes away.
+//! the real callback (tests/listener_redirect.rs proves each case). tiny_http has no
+//! header size limit and no read timeout: such a thread lives, and an endless header
+//! line keeps growing in memory, until its client goes away. Only local processes can
+//! connect (loopback), the wait is bounded by its deadline, and the process exits soon
+//! after; bounding that would mean replacing tiny_http's connection reader.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};

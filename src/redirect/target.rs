@@ -43,8 +43,7 @@ impl RedirectTarget {
     }
 
     /// The exact `Host` header a browser sends for this URL: `127.0.0.1:5123` or
-    /// `[::1]:5123` (the port is always written, since it is never the default here
-    /// unless it is 80, and then browsers omit it; see [`Self::host_header_matches`]).
+    /// `[::1]:5123` (for port 80 browsers omit `:80`; see [`Self::host_header_matches`]).
     pub fn host_header(&self) -> String {
         match self.addr {
             SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
