@@ -15,6 +15,7 @@ pub mod kite;
 pub mod leakscan;
 pub mod profile;
 pub mod prompt;
+pub mod redirect;
 pub mod sandbox;
 pub mod secret;
 pub mod session;

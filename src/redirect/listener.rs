@@ -1,0 +1,302 @@
+//! The loopback listener that catches Kite's redirect.
+//!
+//! It binds exactly the registered address and answers only `GET <registered path>` with
+//! the exact `Host` header and this login's nonce; everything else gets a small 400, 404
+//! or 405 and the wait goes on. It accepts one callback and then stops (`wait` consumes
+//! the listener, and dropping tiny_http's `Server` closes the socket).
+//!
+//! tiny_http reads each connection's request head in a thread of its own (a pool that
+//! grows a thread whenever none is idle) and hands complete requests to a queue; `wait`
+//! polls that queue in 100 ms slices. So a client that never finishes its request, a
+//! huge header or a burst of junk connections occupy their own threads and cannot stall
+//! the real callback (tests/listener_redirect.rs proves each case). tiny_http has no
+//! header size limit and no read timeout: such a thread lives, and an endless header
+//! line keeps growing in memory, until its client goes away. Only local processes can
+//! connect (loopback), the wait is bounded by its deadline, and the process exits soon
+//! after; bounding that would mean replacing tiny_http's connection reader.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use super::callback::{Callback, CallbackError, check_listener_query};
+use super::target::RedirectTarget;
+use super::wait::{WaitControl, WaitUi};
+
+/// How long one poll of the request queue lasts; the UI ticks once per slice.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Why the listener could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListenError {
+    #[error("port {port} on {ip} is already in use by another program")]
+    PortBusy { ip: String, port: u16 },
+    #[error("the address {addr} is not available on this machine")]
+    AddrNotAvailable { addr: String },
+    #[error("not allowed to listen on port {port}")]
+    PermissionDenied { port: u16 },
+    #[error("could not listen on {addr}: {detail}")]
+    Io { addr: String, detail: String },
+}
+
+impl ListenError {
+    pub fn hint(&self) -> String {
+        match self {
+            Self::PortBusy { ip, port } => format!(
+                "another program (perhaps another `kite-setup login`) is listening on {ip}:{port}; stop it and retry (see it with `lsof -i :{port}` or `ss -ltnp`). The redirect URL registered in the Kite console fixes the port, so to use another one, register a new redirect URL and update the profile; or use `--paste`"
+            ),
+            Self::AddrNotAvailable { .. } => "this machine has no such loopback address (IPv6 may be off); register an http://127.0.0.1:PORT/... redirect URL instead, or use `--paste`".into(),
+            Self::PermissionDenied { .. } => "ports below 1024 need privileges; register a redirect URL with a port between 1024 and 65535".into(),
+            Self::Io { .. } => "retry; if it persists, use `kite-setup login --paste`".into(),
+        }
+    }
+}
+
+/// How a wait ended without a request token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error("the login redirect did not arrive in time")]
+    Timeout { redirect_url: String },
+    #[error("the login was cancelled on Kite")]
+    Cancelled,
+    /// Ctrl-C: exit 130.
+    #[error("interrupted")]
+    Aborted,
+    /// The user pressed `p`: the caller asks for the redirected URL instead.
+    #[error("the user chose to paste the redirected URL")]
+    PasteRequested,
+    #[error("the listener failed: {detail}")]
+    Io { detail: String },
+}
+
+impl WaitError {
+    pub fn hint(&self) -> String {
+        match self {
+            Self::Timeout { redirect_url } => format!(
+                "check that the app's redirect URL in the Kite console is exactly {redirect_url}; or run `kite-setup login --paste` and paste the URL the browser lands on"
+            ),
+            Self::Cancelled => "run `kite-setup login` again and authorise the app on Kite".into(),
+            Self::Aborted => String::new(),
+            Self::PasteRequested => "paste the URL from the browser's address bar".into(),
+            Self::Io { .. } => "retry, or use `kite-setup login --paste`".into(),
+        }
+    }
+}
+
+impl From<WaitError> for crate::error::Error {
+    fn from(e: WaitError) -> Self {
+        match e {
+            WaitError::Aborted => Self::Interrupted,
+            other => Self::failed(other.to_string(), other.hint()),
+        }
+    }
+}
+
+impl From<ListenError> for crate::error::Error {
+    fn from(e: ListenError) -> Self {
+        Self::failed(e.to_string(), e.hint())
+    }
+}
+
+impl From<CallbackError> for crate::error::Error {
+    fn from(e: CallbackError) -> Self {
+        Self::failed(e.to_string(), e.hint())
+    }
+}
+
+impl From<super::RedirectUrlError> for crate::error::Error {
+    fn from(e: super::RedirectUrlError) -> Self {
+        Self::usage(e.to_string(), e.hint())
+    }
+}
+
+/// A bound listener for one login.
+pub struct Listener {
+    server: Server,
+    target: RedirectTarget,
+    nonce: String,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("target", &self.target.to_string())
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Listener {
+    /// Binds exactly the target's address and port.
+    pub fn bind(target: &RedirectTarget, nonce: String) -> Result<Self, ListenError> {
+        let addr = target.socket_addr();
+        let socket = TcpListener::bind(addr).map_err(|e| match e.kind() {
+            io::ErrorKind::AddrInUse => ListenError::PortBusy {
+                ip: addr.ip().to_string(),
+                port: addr.port(),
+            },
+            io::ErrorKind::AddrNotAvailable => ListenError::AddrNotAvailable {
+                addr: addr.to_string(),
+            },
+            io::ErrorKind::PermissionDenied => ListenError::PermissionDenied { port: addr.port() },
+            _ => ListenError::Io {
+                addr: addr.to_string(),
+                detail: e.to_string(),
+            },
+        })?;
+        let addr = socket.local_addr().unwrap_or(addr);
+        let server = Server::from_listener(socket, None).map_err(|e| ListenError::Io {
+            addr: addr.to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            server,
+            target: target.clone(),
+            nonce,
+            addr,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits until this login's callback arrives, the deadline passes, or the user asks to
+    /// paste or to abort. `ui.tick` runs about every 100 ms, and `ui.finish` once at the
+    /// end whatever the outcome. The listener closes when this returns.
+    pub fn wait(self, deadline: Instant, ui: &mut dyn WaitUi) -> Result<Callback, WaitError> {
+        let result = self.wait_inner(deadline, ui);
+        ui.finish();
+        result
+    }
+
+    fn wait_inner(&self, deadline: Instant, ui: &mut dyn WaitUi) -> Result<Callback, WaitError> {
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match ui.tick(remaining) {
+                WaitControl::Continue => {}
+                WaitControl::Paste => return Err(WaitError::PasteRequested),
+                WaitControl::Abort => return Err(WaitError::Aborted),
+            }
+            if remaining.is_zero() {
+                return Err(WaitError::Timeout {
+                    redirect_url: self.target.to_string(),
+                });
+            }
+            let request = self
+                .server
+                .recv_timeout(remaining.min(SLICE))
+                .map_err(|e| WaitError::Io {
+                    detail: e.to_string(),
+                })?;
+            if let Some(request) = request {
+                match self.judge(&request) {
+                    Verdict::Reject(status, text) => reply_text(request, status, text),
+                    Verdict::Accept(callback) => {
+                        reply_page(request, SUCCESS_PAGE);
+                        return Ok(callback);
+                    }
+                    Verdict::Cancelled => {
+                        reply_page(request, CANCELLED_PAGE);
+                        return Err(WaitError::Cancelled);
+                    }
+                }
+            }
+        }
+    }
+
+    fn judge(&self, request: &Request) -> Verdict {
+        if *request.method() != Method::Get {
+            return Verdict::Reject(405, "Only GET is answered here.".into());
+        }
+        let mut hosts = request
+            .headers()
+            .iter()
+            .filter(|h| h.field.equiv("Host"))
+            .map(|h| h.value.as_str());
+        let host_ok = match (hosts.next(), hosts.next()) {
+            (Some(h), None) => self.target.host_header_matches(h),
+            _ => false,
+        };
+        if !host_ok {
+            return Verdict::Reject(400, "Wrong Host header.".into());
+        }
+        let url = request.url();
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        if path != self.target.path() {
+            return Verdict::Reject(404, "Not found.".into());
+        }
+        match check_listener_query(query, &self.nonce) {
+            Ok(callback) => Verdict::Accept(callback),
+            Err(CallbackError::Cancelled) => Verdict::Cancelled,
+            Err(CallbackError::NonceMismatch) => Verdict::Reject(
+                400,
+                "This request does not belong to the login kite-setup is waiting for. If you cancelled the login on Kite, press Ctrl-C in the terminal.".into(),
+            ),
+            Err(e) => Verdict::Reject(
+                400,
+                format!("kite-setup did not accept this redirect: {e}. It is still waiting; log in again from the page it opened."),
+            ),
+        }
+    }
+}
+
+enum Verdict {
+    Reject(u16, String),
+    Accept(Callback),
+    Cancelled,
+}
+
+const SUCCESS_PAGE: &str =
+    "kite-setup received the login; you can close this tab and return to the terminal.";
+const CANCELLED_PAGE: &str =
+    "kite-setup received the cancellation; you can close this tab and return to the terminal.";
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static ASCII header")
+}
+
+fn common_headers() -> [Header; 4] {
+    [
+        header("Cache-Control", "no-store"),
+        header("Referrer-Policy", "no-referrer"),
+        header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ),
+        header("X-Content-Type-Options", "nosniff"),
+    ]
+}
+
+fn reply_page(request: Request, message: &str) {
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>kite-setup</title>\
+         <style>body{{font-family:sans-serif;margin:4em auto;max-width:36em;}}</style></head>\
+         <body><p>{message}</p></body></html>\n"
+    );
+    let mut response = Response::from_string(body)
+        .with_header(header("Content-Type", "text/html; charset=utf-8"))
+        .with_header(header("Connection", "close"));
+    for h in common_headers() {
+        response.add_header(h);
+    }
+    // The browser may already be gone; the login is ours either way.
+    let _ = request.respond(response);
+}
+
+fn reply_text(request: Request, status: u16, text: String) {
+    let mut response = Response::from_string(text + "\n")
+        .with_status_code(status)
+        .with_header(header("Content-Type", "text/plain; charset=utf-8"));
+    if status == 405 {
+        response.add_header(header("Allow", "GET"));
+    }
+    for h in common_headers() {
+        response.add_header(h);
+    }
+    let _ = request.respond(response);
+}
