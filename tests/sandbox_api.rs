@@ -233,19 +233,19 @@ fn login_exchange_profile_margins_invalidate() {
     assert_eq!(body["data"]["meta"]["demat_consent"], "physical");
 
     let key = Secret::from(sb.api_key.as_str());
-    let p = kite(&sb).profile(&key, &s.access_token).unwrap();
-    assert_eq!(p.user_id, sb.client_id);
+    let prof = kite(&sb).profile(&key, &s.access_token).unwrap();
+    assert_eq!(prof.user_id, sb.client_id);
 
-    let m: Value = signed_get(&sb, "user/margins", &sb.api_key, &s.access_token)
+    let margins: Value = signed_get(&sb, "user/margins", &sb.api_key, &s.access_token)
         .json()
         .unwrap();
-    assert_eq!(m["status"], "success");
-    assert!(m["data"]["equity"]["available"]["cash"].is_number());
-    assert!(m["data"]["commodity"]["enabled"].as_bool().unwrap());
-    let e: Value = signed_get(&sb, "user/margins/equity", &sb.api_key, &s.access_token)
+    assert_eq!(margins["status"], "success");
+    assert!(margins["data"]["equity"]["available"]["cash"].is_number());
+    assert!(margins["data"]["commodity"]["enabled"].as_bool().unwrap());
+    let equity: Value = signed_get(&sb, "user/margins/equity", &sb.api_key, &s.access_token)
         .json()
         .unwrap();
-    assert!(e["data"]["net"].is_number());
+    assert!(equity["data"]["net"].is_number());
     let bad = signed_get(&sb, "user/margins/stocks", &sb.api_key, &s.access_token);
     assert_eq!(bad.status(), 400);
     assert_eq!(bad.json::<Value>().unwrap()["error_type"], "InputException");

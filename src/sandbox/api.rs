@@ -30,7 +30,7 @@ fn margins_segment(shared: &Shared, req: &Req, segment: &str) -> Reply {
         return checked;
     }
     match margins().get(segment) {
-        Some(v) => Reply::success(v.clone()),
+        Some(v) => Reply::success(v),
         None => Reply::input_error("Invalid segment. Valid segments are `equity` and `commodity`."),
     }
 }
@@ -52,7 +52,7 @@ fn exchange(shared: &Shared, req: &Req) -> Reply {
         Ok((at, account))
     });
     match result {
-        Ok((at, Some(account))) => Reply::success(session_data(&account, &at)),
+        Ok((at, Some(account))) => Reply::success(&session_data(&account, &at)),
         Ok((_, None)) | Err(ExchangeError::BadKey) => Reply::token_error(MSG_BAD_KEY_OR_TOKEN),
         Err(ExchangeError::TokenInvalid) => Reply::token_error(MSG_TOKEN_INVALID),
         Err(ExchangeError::BadChecksum) => Reply::token_error(MSG_BAD_CHECKSUM),
@@ -65,7 +65,7 @@ fn invalidate(shared: &Shared, req: &Req) -> Reply {
         return Reply::input_error("Missing `api_key` or `access_token`.");
     };
     if shared.mutate(|s, now| s.revoke(key, token, now)) {
-        Reply::success(Value::Bool(true))
+        Reply::success(&Value::Bool(true))
     } else {
         Reply::token_error(MSG_BAD_KEY_OR_TOKEN)
     }
@@ -87,7 +87,7 @@ fn signed(shared: &Shared, req: &Req, f: impl FnOnce(&Account, &AccessToken) -> 
         Some((acc, at))
     });
     match found {
-        Some((acc, at)) => Reply::success(f(&acc, &at)),
+        Some((acc, at)) => Reply::success(&f(&acc, &at)),
         None => Reply::token_error(MSG_BAD_KEY_OR_TOKEN),
     }
 }

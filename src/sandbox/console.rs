@@ -3,6 +3,7 @@
 //! form, and the credentials page that shows a secret once and regenerates it.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 
 use url::Url;
 
@@ -28,10 +29,10 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
             let Some(user) = user(shared, req) else {
                 return Reply::redirect(303, "/console");
             };
-            let rest: Vec<&str> = path
-                .strip_prefix("/console/apps")
-                .map(|r| r.split('/').filter(|p| !p.is_empty()).collect())
-                .unwrap_or_else(|| vec!["?", "?", "?"]);
+            let rest: Vec<&str> = path.strip_prefix("/console/apps").map_or_else(
+                || vec!["?", "?", "?"],
+                |r| r.split('/').filter(|p| !p.is_empty()).collect(),
+            );
             match (m, rest.as_slice()) {
                 ("GET", []) => list(shared, &user),
                 ("GET", ["new"]) => new_form(&user, &HashMap::new(), &[]),
@@ -150,21 +151,20 @@ fn list(shared: &Shared, user: &str) -> Reply {
             .cloned()
             .collect()
     });
-    let rows: String = apps
-        .iter()
-        .map(|a| {
-            format!(
-                "<tr><td><a href=\"/console/apps/{k}\">{n}</a></td><td><code>{k}</code></td>\
+    let mut rows = String::new();
+    for a in &apps {
+        let _ = write!(
+            rows,
+            "<tr><td><a href=\"/console/apps/{k}\">{n}</a></td><td><code>{k}</code></td>\
                  <td>{o}</td><td>{p}</td><td class=\"subscription\">{s}</td>\
                  <td><a href=\"/console/apps/{k}/billing\">Billing</a></td></tr>",
-                k = esc(&a.api_key),
-                n = esc(&a.name),
-                o = esc(&a.owner),
-                p = esc(a.plan.as_str()),
-                s = subscription_text(a),
-            )
-        })
-        .collect();
+            k = esc(&a.api_key),
+            n = esc(&a.name),
+            o = esc(&a.owner),
+            p = esc(a.plan.as_str()),
+            s = subscription_text(a),
+        );
+    }
     let body = format!(
         "<p>Signed in as <strong id=\"user\">{u}</strong>.</p>\
          <table><tr><th>App</th><th>api_key</th><th>Client ID</th><th>Plan</th><th>Subscription</th><th></th></tr>{rows}</table>\
@@ -183,10 +183,10 @@ fn new_form(user: &str, values: &HashMap<String, String>, errors: &[String]) -> 
         v("client_id")
     };
     let plan = v("plan");
-    let errs: String = errors
-        .iter()
-        .map(|e| format!("<li>{}</li>", esc(e)))
-        .collect();
+    let errs: String = errors.iter().fold(String::new(), |mut out, e| {
+        let _ = write!(out, "<li>{}</li>", esc(e));
+        out
+    });
     let errs = if errs.is_empty() {
         String::new()
     } else {

@@ -15,7 +15,7 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
     let parts: Vec<&str> = req.path.split('/').filter(|p| !p.is_empty()).collect();
     let body = || req.json();
     let result = match (req.method.as_str(), &parts[1..]) {
-        ("GET", ["state"]) => Ok(shared.read(|s, now| s.public_view(now))),
+        ("GET", ["state"]) => Ok(shared.read(super::state::State::public_view)),
         ("GET", ["clock"]) => Ok(clock_view(shared)),
         ("POST", ["clock"]) => body().and_then(|b| set_clock(shared, &b)),
         ("POST", ["accounts"]) => body().map(|_| new_account(shared)),

@@ -77,7 +77,7 @@ impl Reply {
     }
 
     /// Kite's success envelope.
-    pub fn success(data: serde_json::Value) -> Self {
+    pub fn success(data: &serde_json::Value) -> Self {
         Self::json(
             200,
             &serde_json::json!({ "status": "success", "data": data }),
