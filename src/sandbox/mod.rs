@@ -47,6 +47,17 @@ pub struct SandboxOptions {
     pub auto_approve: bool,
 }
 
+impl Default for SandboxOptions {
+    /// A free loopback port, state in memory, the login form.
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:0".into(),
+            state_path: None,
+            auto_approve: false,
+        }
+    }
+}
+
 /// The seeded demo account and app (printed in the banner: that is its purpose).
 #[derive(Debug, Clone)]
 pub struct DemoInfo {
@@ -58,7 +69,7 @@ pub struct DemoInfo {
     pub redirect_url: String,
 }
 
-/// A running sandbox.
+/// A running sandbox; it stops when the handle is dropped.
 pub struct SandboxHandle {
     /// The root, `http://127.0.0.1:PORT/`.
     pub url: Url,
@@ -124,19 +135,25 @@ impl SandboxHandle {
         )
     }
 
-    /// Stops serving and waits for the workers.
-    pub fn shutdown(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for _ in 0..self.workers.len() {
-            self.server.unblock();
-        }
+    /// Stops serving and waits for the workers (dropping the handle does the same).
+    pub fn shutdown(self) {
+        drop(self);
+    }
+
+    /// Serves until the process ends (the foreground command).
+    pub fn join(mut self) {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
     }
+}
 
-    /// Serves until the process ends.
-    pub fn join(mut self) {
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for _ in 0..self.workers.len() {
+            self.server.unblock();
+        }
         for w in self.workers.drain(..) {
             let _ = w.join();
         }

@@ -343,12 +343,14 @@ impl State {
         Some(hit)
     }
 
-    /// Drops tokens that can never be used again, so the file does not grow forever.
+    /// Drops tokens long dead, so the file does not grow forever. The margins keep the
+    /// rules independent of pruning when a test travels back in time a little.
     pub fn prune(&mut self, now: Timestamp) {
+        let day = SignedDuration::from_hours(24);
         self.request_tokens
-            .retain(|t| !t.used && now.duration_since(t.issued_at) < REQUEST_TOKEN_LIFETIME);
+            .retain(|t| now.duration_since(t.issued_at) < day);
         self.access_tokens
-            .retain(|t| !t.revoked && now < t.expires_at);
+            .retain(|t| now.duration_since(t.expires_at) < SignedDuration::from_hours(7 * 24));
     }
 
     /// What `GET /_sandbox/state` shows: no secret, password, TOTP secret or token.
@@ -595,6 +597,17 @@ mod tests {
         assert!(s.take_fault("/user/profile").is_some());
         assert!(s.take_fault("/user/profile").is_none());
         assert!(s.faults.is_empty());
+    }
+
+    #[test]
+    fn pruning_keeps_recent_tokens_and_drops_old_ones() {
+        let now = ist("2026-11-26 10:00:00");
+        let (mut s, key, rt, sum) = with_token(now);
+        s.exchange(&key, &rt, &sum, now).unwrap();
+        s.prune(now.checked_add(secs(3600)).unwrap());
+        assert_eq!((s.request_tokens.len(), s.access_tokens.len()), (1, 1));
+        s.prune(now.checked_add(secs(9 * 86_400)).unwrap());
+        assert_eq!((s.request_tokens.len(), s.access_tokens.len()), (0, 0));
     }
 
     #[test]
