@@ -637,7 +637,7 @@ fn login_form_authorisation_and_user_not_enabled() {
     assert_eq!(r.headers()["content-type"], "application/json");
     assert_eq!(
         r.text().unwrap(),
-        r#"{"data":null,"error_type":"InputException","message":"The user is not enabled for the app.","status":"error"}"#
+        r#"{"status":"error","message":"The user is not enabled for the app.","data":null,"error_type":"InputException"}"#
     );
 
     // The first time: the authorisation page; Cancel goes back with status=cancelled.

@@ -76,24 +76,31 @@ impl Reply {
         }
     }
 
-    /// Kite's success envelope.
-    pub fn success(data: &serde_json::Value) -> Self {
-        Self::json(
-            200,
-            &serde_json::json!({ "status": "success", "data": data }),
-        )
+    /// A JSON answer from text already serialized.
+    fn json_text(status: u16, body: String) -> Self {
+        Self {
+            status,
+            content_type: Some(JSON),
+            headers: Vec::new(),
+            body: body.into_bytes(),
+        }
     }
 
-    /// Kite's error envelope, always with an `error_type` (pykiteconnect needs it).
+    /// Kite's success envelope, keys in Kite's order.
+    pub fn success(data: &serde_json::Value) -> Self {
+        Self::json_text(200, format!("{{\"status\":\"success\",\"data\":{data}}}"))
+    }
+
+    /// Kite's error envelope, keys in Kite's order, always with an `error_type`
+    /// (pykiteconnect crashes without one).
     pub fn error(status: u16, error_type: &ErrorType, message: &str) -> Self {
-        Self::json(
+        let message = serde_json::Value::from(message);
+        let error_type = serde_json::Value::from(error_type.as_str());
+        Self::json_text(
             status,
-            &serde_json::json!({
-                "status": "error",
-                "message": message,
-                "data": null,
-                "error_type": error_type.as_str(),
-            }),
+            format!(
+                "{{\"status\":\"error\",\"message\":{message},\"data\":null,\"error_type\":{error_type}}}"
+            ),
         )
     }
 
@@ -152,6 +159,46 @@ mod tests {
         assert_eq!(v["message"], "Invalid `checksum`.");
         assert!(v["data"].is_null());
         assert_eq!(v["status"], "error");
+        // Byte for byte as kite-api.md and the fixtures write it.
+        assert_eq!(
+            String::from_utf8(
+                Reply::error(
+                    400,
+                    &ErrorType::Input,
+                    "The user is not enabled for the app."
+                )
+                .body
+            )
+            .unwrap(),
+            r#"{"status":"error","message":"The user is not enabled for the app.","data":null,"error_type":"InputException"}"#
+        );
+        let ok = Reply::success(&serde_json::Value::Bool(true));
+        assert_eq!(ok.body, br#"{"status":"success","data":true}"#);
+    }
+
+    #[test]
+    fn error_envelopes_match_the_official_fixtures() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/kite-mocks/errors/"
+        );
+        for (file, status) in [
+            ("general_exception_route_not_found.json", 404),
+            ("input_exception_user_not_enabled.json", 400),
+            ("network_exception_too_many_requests.json", 429),
+            ("token_exception_invalid_access_token.json", 403),
+            ("token_exception_invalid_checksum.json", 403),
+            ("token_exception_token_invalid_or_expired.json", 403),
+        ] {
+            let fixture: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(format!("{dir}{file}")).unwrap())
+                    .unwrap();
+            let ty = ErrorType::parse(fixture["error_type"].as_str().unwrap());
+            let ours = Reply::error(status, &ty, fixture["message"].as_str().unwrap());
+            let ours: serde_json::Value = serde_json::from_slice(&ours.body).unwrap();
+            assert_eq!(ours, fixture, "{file}");
+            assert_eq!(ErrorType::for_status(status), ty, "{file}");
+        }
     }
 
     #[test]

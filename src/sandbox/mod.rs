@@ -388,12 +388,28 @@ fn serve(shared: &Shared, mut rq: tiny_http::Request) {
 }
 
 fn log(method: &str, url: &str, status: u16) {
-    let path = url.split('?').next().unwrap_or_default();
+    let path = loggable_path(url);
     if status == 0 {
         eprintln!("sandbox: {method} {path} -> connection dropped (fault)");
     } else {
         eprintln!("sandbox: {method} {path} -> {status}");
     }
+}
+
+/// The path without its query, with key-like segments (the api_key in console and
+/// control paths) cut to their first four characters.
+fn loggable_path(url: &str) -> String {
+    let path = url.split('?').next().unwrap_or_default();
+    path.split('/')
+        .map(|seg| {
+            if seg.len() >= 12 && seg.chars().all(|c| c.is_ascii_alphanumeric()) {
+                format!("{}…", &seg[..4])
+            } else {
+                seg.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn read_request(rq: &mut tiny_http::Request) -> Result<Req, Reply> {
@@ -492,4 +508,63 @@ fn break_connection(rq: tiny_http::Request) {
     let mut w = rq.into_writer();
     let _ = w.write_all(b"\x00\r\n\r\n");
     let _ = w.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_paths_drop_queries_and_cut_keys() {
+        assert_eq!(
+            loggable_path("/session/token?api_key=k&access_token=t"),
+            "/session/token"
+        );
+        assert_eq!(
+            loggable_path("/console/apps/abcd1234efgh5678/regenerate"),
+            "/console/apps/abcd…/regenerate"
+        );
+        assert_eq!(
+            loggable_path("/user/margins/equity"),
+            "/user/margins/equity"
+        );
+    }
+
+    #[test]
+    fn only_loopback_addresses() {
+        assert!(loopback_addr("127.0.0.1:0").is_ok());
+        assert!(loopback_addr("127.9.9.9:5010").is_ok());
+        assert!(loopback_addr("[::1]:0").is_ok());
+        for bad in [
+            "0.0.0.0:0",
+            "[::]:0",
+            "192.168.1.2:80",
+            "localhost:80",
+            "127.0.0.1",
+        ] {
+            assert_eq!(loopback_addr(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_faults_give_the_documented_envelope() {
+        let f = |status: Option<u16>, body: Option<&str>| Fault {
+            path: "/x".into(),
+            status,
+            delay_ms: None,
+            body: body.map(str::to_string),
+            reset: false,
+            count: 1,
+        };
+        let r = fault_reply(&f(Some(429), None)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            (v["error_type"].as_str(), v["message"].as_str()),
+            (Some("NetworkException"), Some("Too many requests"))
+        );
+        let r = fault_reply(&f(None, Some("<html>"))).unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (500, b"<html>".as_slice()));
+        assert!(!r.content_type.unwrap().contains("json"));
+        assert!(fault_reply(&f(None, None)).is_none());
+    }
 }
