@@ -937,6 +937,21 @@ fn state_persists_and_only_loopback_is_served() {
     );
     assert_eq!(state(&second)["clock_offset_seconds"], 42);
 
+    // An existing directory keeps its mode (only a directory the sandbox creates is 0700).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _third = SandboxProcess::spawn(&[], Some(&dir.path().join("flat.json")));
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        let nested = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(nested & 0o777, 0o700);
+    }
+
     for addr in ["0.0.0.0:0", "192.0.2.1:5010", "localhost"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_kite-setup"))
             .args(["sandbox", "--json", "--addr", addr, "--state"])

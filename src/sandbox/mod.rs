@@ -242,10 +242,20 @@ fn load_or_seed(path: &Path) -> Result<State, Error> {
         state.accounts.extend(seeded.accounts);
         state.apps.extend(seeded.apps);
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::profile::create_private_dir(dir)?;
+    let unwritable = |e: crate::profile::ConfigError| {
+        Error::failed(
+            e.to_string(),
+            "pass --state with a file in a directory you can write",
+        )
+    };
+    // Only a directory we create is made private: never chmod an existing one (/tmp).
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        crate::profile::create_private_dir(dir).map_err(unwritable)?;
     }
-    save(path, &state)?;
+    save(path, &state).map_err(unwritable)?;
     Ok(state)
 }
 
