@@ -22,6 +22,7 @@ fn in_process_sandbox_follows_the_injected_clock_and_shuts_down() {
         ..SandboxOptions::default()
     };
     let sb = start(opts, clock.clone()).unwrap();
+    sb.quiet();
     let banner = sb.banner_json();
     assert_eq!(banner.as_object().unwrap().len(), 10);
     assert_eq!(banner["api_key"], sb.demo.api_key.as_str());

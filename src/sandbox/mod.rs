@@ -140,6 +140,12 @@ impl SandboxHandle {
         drop(self);
     }
 
+    /// Stops the per-request log lines on stderr (for an in-process sandbox behind a
+    /// wizard); the foreground command keeps them.
+    pub fn quiet(&self) {
+        self.shared.log.store(false, Ordering::Relaxed);
+    }
+
     /// Serves until the process ends (the foreground command).
     pub fn join(mut self) {
         for w in self.workers.drain(..) {
@@ -166,6 +172,8 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     state_path: Option<PathBuf>,
     auto_approve: bool,
+    /// One stderr line per request (method, path, status) unless quieted.
+    log: AtomicBool,
     /// Console sessions: cookie value → client ID (memory only).
     sessions: Mutex<HashMap<String, String>>,
     /// Logins waiting at the "Authorize app" page: ticket → (client ID, api_key, params).
@@ -318,6 +326,7 @@ pub fn start(opts: SandboxOptions, clock: Arc<dyn Clock>) -> Result<SandboxHandl
         clock,
         state_path: opts.state_path,
         auto_approve: opts.auto_approve,
+        log: AtomicBool::new(true),
         sessions: Mutex::new(HashMap::new()),
         tickets: Mutex::new(HashMap::new()),
     });
@@ -369,7 +378,7 @@ fn serve(shared: &Shared, mut rq: tiny_http::Request) {
     let req = match read_request(&mut rq) {
         Ok(req) => req,
         Err(reply) => {
-            log(rq.method().as_str(), rq.url(), reply.status);
+            log(shared, rq.method().as_str(), rq.url(), reply.status);
             send(shared, rq, reply);
             return;
         }
@@ -385,7 +394,7 @@ fn serve(shared: &Shared, mut rq: tiny_http::Request) {
                 std::thread::sleep(Duration::from_millis(ms));
             }
             if f.reset {
-                log(&req.method, &req.path, 0);
+                log(shared, &req.method, &req.path, 0);
                 break_connection(rq);
                 return;
             }
@@ -393,11 +402,14 @@ fn serve(shared: &Shared, mut rq: tiny_http::Request) {
         }
         None => route(shared, &req),
     };
-    log(&req.method, &req.path, reply.status);
+    log(shared, &req.method, &req.path, reply.status);
     send(shared, rq, reply);
 }
 
-fn log(method: &str, url: &str, status: u16) {
+fn log(shared: &Shared, method: &str, url: &str, status: u16) {
+    if !shared.log.load(Ordering::Relaxed) {
+        return;
+    }
     let path = loggable_path(url);
     if status == 0 {
         eprintln!("sandbox: {method} {path} -> connection dropped (fault)");
