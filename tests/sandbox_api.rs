@@ -963,3 +963,102 @@ fn state_persists_and_only_loopback_is_served() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("error:"));
     }
 }
+
+#[test]
+fn hostile_input_gets_proper_errors_and_the_server_lives_on() {
+    let sb = SandboxProcess::auto_approve();
+    let c = http();
+    let post = |path: &str, ct: &str, body: Vec<u8>| {
+        c.post(sb.at(path))
+            .header("Content-Type", ct)
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let form = "application/x-www-form-urlencoded";
+    assert_eq!(
+        post("session/token", form, vec![0xff, 0xfe, b'=', 0x80]),
+        400
+    );
+    assert_eq!(post("session/token", form, vec![b'a'; 100 * 1024]), 413);
+    for bad in [
+        r"[]",
+        r#"{"client_id": 5}"#,
+        r#"{"client_id": "ZZ9999", "redirect_url": "https://x.y/"}"#,
+    ] {
+        assert_eq!(
+            post("_sandbox/apps", "application/json", bad.into()),
+            400,
+            "{bad}"
+        );
+    }
+    let app = format!(
+        r#"{{"client_id": "{}", "redirect_url": "javascript:alert(1)"}}"#,
+        sb.client_id
+    );
+    assert_eq!(post("_sandbox/apps", "application/json", app.into()), 400);
+    assert_eq!(
+        post(
+            "_sandbox/faults",
+            "application/json",
+            br#"{"path":"/x","status":"abc"}"#.to_vec()
+        ),
+        400
+    );
+    assert_eq!(
+        post(
+            "_sandbox/clock",
+            "application/json",
+            br#"{"offset_seconds":1e300}"#.to_vec()
+        ),
+        400
+    );
+    assert_eq!(
+        post(
+            "_sandbox/apps/nokey/regenerate",
+            "application/json",
+            b"{}".to_vec()
+        ),
+        400
+    );
+    assert_eq!(post("connect/login", form, b"api_key=%ff%fe".to_vec()), 400);
+    assert_eq!(
+        post(
+            "connect/authorize",
+            form,
+            b"ticket=nope&action=authorize".to_vec()
+        ),
+        400
+    );
+    // (Non-ASCII header bytes never reach the handlers: tiny_http closes such connections.)
+    for auth in [
+        "token ",
+        "token :",
+        "token a:b:c",
+        "Bearer x",
+        "token k:t extra",
+        "token%20a:b",
+    ] {
+        let r = c
+            .get(sb.at("user/profile"))
+            .header("Authorization", auth)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 403, "{auth}");
+    }
+    for path in [
+        "console/apps/%00/billing",
+        "connect/login?api_key=%ff",
+        "_sandbox/",
+        "user/margins/",
+        "%2e%2e/etc",
+    ] {
+        let status = c.get(sb.at(path)).send().unwrap().status().as_u16();
+        assert!((300..500).contains(&status), "{path}: {status}");
+    }
+    // Still serving, and nothing panicked.
+    demo_session(&sb);
+    assert!(!sb.stderr_log().contains("panicked"), "{}", sb.stderr_log());
+}

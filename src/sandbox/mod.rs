@@ -338,7 +338,11 @@ pub fn start(opts: SandboxOptions, clock: Arc<dyn Clock>) -> Result<SandboxHandl
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     if let Ok(rq) = server.recv() {
-                        serve(&shared, rq);
+                        // A bug in one handler must not take a worker down: the request is
+                        // dropped, and tiny_http answers it with a 500.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            serve(&shared, rq);
+                        }));
                     }
                 }
             })
