@@ -63,7 +63,14 @@ fn dispatch(cli: &Cli) -> Result<u8, Error> {
             clap_complete::generate(a.shell, &mut cmd, "kite-setup", &mut std::io::stdout());
             Ok(exit::OK)
         }
-        Command::Sandbox(a) => crate::sandbox::run(a, cli.global.json).map(|()| exit::OK),
+        Command::Sandbox(a) => {
+            // The default state file lives in the platform data dir (XDG on Linux).
+            let default_state = dirs::data_dir()
+                .unwrap_or_else(|| std::path::PathBuf::from("."))
+                .join("kite-setup")
+                .join("sandbox.json");
+            crate::sandbox::run(a, cli.global.json, default_state).map(|()| exit::OK)
+        }
         Command::Init(_) => Err(Error::NotImplemented("init")),
         Command::Login(_) => Err(Error::NotImplemented("login")),
         Command::Token => Err(Error::NotImplemented("token")),

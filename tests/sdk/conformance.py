@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Conformance of the kite-setup sandbox with the official Python SDK (kiteconnect 5.2.2).
+
+Usage: conformance.py '<banner json>' (the sandbox's --json banner line; it must run with
+--auto-approve). Every check is counted and printed; any failure exits 1, a missing SDK
+exits 2. Run by tests/sdk_conformance.rs.
+"""
+
+import datetime
+import http.client
+import json
+import os
+import sys
+import time
+import traceback
+import urllib.parse
+
+# The sandbox is on loopback: never route it through a proxy.
+os.environ["NO_PROXY"] = "127.0.0.1,localhost,::1"
+os.environ["no_proxy"] = os.environ["NO_PROXY"]
+
+try:
+    import requests
+    from kiteconnect import KiteConnect
+    from kiteconnect import exceptions as ex
+    from kiteconnect.__version__ import __version__ as SDK_VERSION
+except ImportError as e:
+    print(f"FAIL: the official kiteconnect SDK is not installed ({e}); "
+          "install it with: pip install kiteconnect==5.2.2")
+    sys.exit(2)
+
+BAD_KEY = "Incorrect `api_key` or `access_token`."
+TOKEN_INVALID = "Token is invalid or has expired."
+BAD_CHECKSUM = "Invalid `checksum`."
+
+BANNER = json.loads(sys.argv[1])
+ROOT = urllib.parse.urlsplit(BANNER["url"])
+
+passed = 0
+failed = []
+
+
+def check(name, ok, detail=""):
+    """Counts one check and prints it."""
+    global passed
+    if ok:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed.append(name)
+        print(f"FAIL {name} {detail}")
+
+
+def expect_error(name, cls, message, code, fn):
+    """Runs fn, which must raise exactly `cls` with `message` and HTTP `code`."""
+    try:
+        fn()
+    except ex.KiteException as e:
+        got = (type(e).__name__, e.message if hasattr(e, "message") else str(e), e.code)
+        check(name, got == (cls.__name__, message, code), f"got {got!r}")
+        return
+    except Exception as e:  # noqa: BLE001 - reported as a failed check
+        check(name, False, f"got {type(e).__name__}: {e}")
+        return
+    check(name, False, "no exception")
+
+
+def raw(method, path, body=None, headers=None):
+    """A plain HTTP call to the sandbox, redirects not followed."""
+    conn = http.client.HTTPConnection(ROOT.hostname, ROOT.port, timeout=10)
+    data = None
+    hdrs = dict(headers or {})
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    conn.request(method, path, body=data, headers=hdrs)
+    resp = conn.getresponse()
+    out = (resp.status, dict(resp.getheaders()), resp.read())
+    conn.close()
+    return out
+
+
+def control(path, body=None):
+    status, _, data = raw("POST", "/_sandbox/" + path, body if body is not None else {})
+    if status != 200:
+        raise RuntimeError(f"control {path} answered {status}: {data!r}")
+    return json.loads(data)
+
+
+def set_clock(offset):
+    control("clock", {"offset_seconds": int(offset)})
+
+
+def new_kite(api_key):
+    kite = KiteConnect(api_key, root=BANNER["api_url"])
+    kite._default_login_uri = BANNER["login_url"]
+    return kite
+
+
+def login(kite, state="n0nce"):
+    """The browser step: GET the login URL (auto-approve), read the redirect's token."""
+    url = kite.login_url() + "&redirect_params=" + urllib.parse.quote(f"state={state}")
+    parts = urllib.parse.urlsplit(url)
+    status, headers, _ = raw("GET", f"{parts.path}?{parts.query}")
+    location = headers.get("Location", "")
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    if status != 302 or query.get("status") != "success" or query.get("state") != state:
+        raise RuntimeError(f"login redirect was {status} {location!r}")
+    return query["request_token"]
+
+
+def next_six_ist(login_time):
+    """The first 06:00 IST after a naive IST wall time."""
+    six = login_time.replace(hour=6, minute=0, second=0, microsecond=0)
+    return six if login_time < six else six + datetime.timedelta(days=1)
+
+
+def main():
+    api_key, api_secret = BANNER["api_key"], BANNER["api_secret"]
+    print(f"kiteconnect {SDK_VERSION} against {BANNER['api_url']}")
+    check("SDK is 5.2.2", SDK_VERSION == "5.2.2", SDK_VERSION)
+
+    # The whole happy path.
+    kite = new_kite(api_key)
+    check("login_url points at the sandbox", kite.login_url().startswith(BANNER["login_url"] + "?"))
+    rt = login(kite)
+    data = kite.generate_session(rt, api_secret=api_secret)
+    check("generate_session user_id", data["user_id"] == BANNER["client_id"], data.get("user_id"))
+    check("generate_session access_token", len(data["access_token"]) == 32 and data["access_token"].isalnum())
+    check("generate_session api_key", data["api_key"] == api_key)
+    check("generate_session login_time parsed", isinstance(data["login_time"], datetime.datetime),
+          repr(data["login_time"]))
+    check("generate_session shape", {"user_type", "broker", "exchanges", "products", "order_types",
+                                     "public_token", "enctoken", "refresh_token", "silo", "meta"}
+          <= set(data))
+    check("access token set on the client", kite.access_token == data["access_token"])
+    profile = kite.profile()
+    check("profile user_id", profile["user_id"] == BANNER["client_id"])
+    check("profile has no token", "access_token" not in profile)
+    margins = kite.margins()
+    check("margins segments", {"equity", "commodity"} <= set(margins))
+    equity = kite.margins("equity")
+    check("margins(equity)", "net" in equity and "available" in equity)
+    check("margins(commodity)", "net" in kite.margins("commodity"))
+
+    hook_calls = []
+    kite.set_session_expiry_hook(lambda: hook_calls.append(1))
+    check("invalidate_access_token", kite.invalidate_access_token() is True)
+    expect_error("profile after logout", ex.TokenException, BAD_KEY, 403, kite.profile)
+    check("session expiry hook fired on a dead token", len(hook_calls) == 1, hook_calls)
+    expect_error("logout of a dead token", ex.TokenException, BAD_KEY, 403,
+                 kite.invalidate_access_token)
+
+    # Request tokens: single use, dead after 300 s.
+    k2 = new_kite(api_key)
+    rt = login(k2)
+    k2.generate_session(rt, api_secret=api_secret)
+    expect_error("reused request token", ex.TokenException, TOKEN_INVALID, 403,
+                 lambda: k2.generate_session(rt, api_secret=api_secret))
+    rt = login(k2)
+    set_clock(301)
+    expect_error("expired request token (301 s)", ex.TokenException, TOKEN_INVALID, 403,
+                 lambda: k2.generate_session(rt, api_secret=api_secret))
+    set_clock(0)
+    expect_error("unknown request token", ex.TokenException, TOKEN_INVALID, 403,
+                 lambda: k2.generate_session("x" * 32, api_secret=api_secret))
+    rt = login(k2)
+    expect_error("wrong checksum", ex.TokenException, BAD_CHECKSUM, 403,
+                 lambda: k2.generate_session(rt, api_secret="not-the-secret"))
+    expect_error("token burnt by a wrong checksum", ex.TokenException, TOKEN_INVALID, 403,
+                 lambda: k2.generate_session(rt, api_secret=api_secret))
+    expect_error("unknown api_key", ex.TokenException, BAD_KEY, 403,
+                 lambda: new_kite("nosuchkey0000000").generate_session(rt, api_secret=api_secret))
+
+    # A lapsed subscription: every call 403, the login page still works.
+    app = control("apps", {"client_id": BANNER["client_id"],
+                           "redirect_url": "http://127.0.0.1:5999/cb", "plan": "connect"})
+    k3 = new_kite(app["api_key"])
+    k3.generate_session(login(k3), api_secret=app["api_secret"])
+    control(f"apps/{app['api_key']}/subscription", {"active": False})
+    expect_error("lapsed subscription: profile", ex.TokenException, BAD_KEY, 403, k3.profile)
+    rt = login(k3)
+    check("lapsed subscription: login page still redirects", bool(rt))
+    expect_error("lapsed subscription: generate_session", ex.TokenException, BAD_KEY, 403,
+                 lambda: k3.generate_session(rt, api_secret=app["api_secret"]))
+    control(f"apps/{app['api_key']}/subscription", {"active": True})
+    check("renewed subscription: profile works", k3.profile()["user_id"] == BANNER["client_id"])
+
+    # Time travel: the token dies at the first 06:00 IST after the login.
+    k4 = new_kite(api_key)
+    hook4 = []
+    k4.set_session_expiry_hook(lambda: hook4.append(1))
+    data = k4.generate_session(login(k4), api_secret=api_secret)
+    left = (next_six_ist(data["login_time"]) - data["login_time"]).total_seconds()
+    check("expiry within a day", 0 < left <= 86400, left)
+    set_clock(left - 60)
+    check("alive a minute before 06:00 IST", k4.profile()["user_id"] == BANNER["client_id"])
+    set_clock(left + 1)
+    expect_error("dead after 06:00 IST", ex.TokenException, BAD_KEY, 403, k4.profile)
+    check("expiry hook fired after time travel", hook4 == [1], hook4)
+    k5 = new_kite(api_key)
+    data5 = k5.generate_session(login(k5), api_secret=api_secret)
+    check("a new login after 06:00 works", k5.profile()["user_id"] == BANNER["client_id"])
+    check("login_time follows the sandbox clock", data5["login_time"] >= next_six_ist(data["login_time"]),
+          data5["login_time"])
+    set_clock(0)
+
+    # A regenerated secret: live tokens survive, the old secret fails the checksum.
+    k6 = new_kite(api_key)
+    k6.generate_session(login(k6), api_secret=api_secret)
+    new_secret = control(f"apps/{api_key}/regenerate")["api_secret"]
+    check("new secret differs", new_secret != api_secret)
+    check("token survives a regenerated secret", k6.profile()["user_id"] == BANNER["client_id"])
+    k7 = new_kite(api_key)
+    rt = login(k7)
+    expect_error("old secret after regenerate", ex.TokenException, BAD_CHECKSUM, 403,
+                 lambda: k7.generate_session(rt, api_secret=api_secret))
+    k7.generate_session(login(k7), api_secret=new_secret)
+    check("new secret works", k7.profile()["user_id"] == BANNER["client_id"])
+
+    # Injected faults: each status maps to the SDK's exception class.
+    for status, cls, message in [
+        (503, ex.NetworkException, "Service unavailable (injected fault)."),
+        (429, ex.NetworkException, "Too many requests"),
+        (502, ex.DataException, "Bad gateway (injected fault)."),
+        (500, ex.GeneralException, "Something went wrong (injected fault)."),
+        (400, ex.InputException, "Invalid input (injected fault)."),
+        (403, ex.TokenException, BAD_KEY),
+    ]:
+        control("faults", {"path": "/user/profile", "status": status, "count": 1})
+        expect_error(f"fault {status}", cls, message, status, k7.profile)
+    check("faults are used up", k7.profile()["user_id"] == BANNER["client_id"])
+    control("faults", {"path": "/user/margins", "body": "<html>proxy</html>", "status": 502, "count": 1})
+    try:
+        k7.margins()
+        check("raw body fault", False, "no exception")
+    except ex.DataException as e:
+        check("raw body fault: DataException for a non-JSON answer", "Unknown Content-Type" in str(e), str(e))
+    control("faults", {"path": "/user/profile", "delay_ms": 800, "count": 1})
+    t0 = time.monotonic()
+    k7.profile()
+    check("delay fault", time.monotonic() - t0 >= 0.8)
+    control("faults", {"path": "/user/profile", "reset": True, "count": 1})
+    try:
+        k7.profile()
+        check("reset fault", False, "no exception")
+    except requests.exceptions.ConnectionError:
+        check("reset fault: ConnectionError", True)
+
+    # The remaining error classes with their exact messages.
+    expect_error("unknown margins segment", ex.InputException,
+                 "Invalid segment. Valid segments are `equity` and `commodity`.", 400,
+                 lambda: k7.margins("stocks"))
+    k7._routes["sandbox.nowhere"] = "/no/such/route"
+    expect_error("unknown route", ex.GeneralException, "Route not found", 404,
+                 lambda: k7._get("sandbox.nowhere"))
+    expect_error("missing field", ex.InputException, "Missing or empty `checksum`.", 400,
+                 lambda: k7._post("api.token", params={"api_key": api_key, "request_token": "x"}))
+
+    print(f"\n{passed} checks passed, {len(failed)} failed")
+    if failed:
+        print("failed: " + ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception:  # noqa: BLE001 - any crash is a failure with its traceback
+        traceback.print_exc()
+        print(f"\n{passed} checks passed before the crash, {len(failed)} failed")
+        sys.exit(1)
