@@ -1,18 +1,38 @@
 //! The composition root: the one place that reads the environment, decides whether
 //! prompting is possible, builds the real adapters, dispatches, and renders errors
 //! (`error:` + `hint:` on stderr) and exit codes.
+#![allow(clippy::disallowed_methods)] // the one module allowed to read the environment
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
+use url::Url;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GlobalArgs, StoreChoice};
+use crate::clock::SystemClock;
+use crate::commands::{self, Ctx, SandboxControl, StoreProvider};
 use crate::error::{Error, exit};
+use crate::kite::Endpoints;
+use crate::kite::client::HttpKite;
+use crate::profile::ConfigFile;
+use crate::prompt::{NoInputPrompter, Prompter, TerminalPrompter};
+use crate::redirect::{Browser, BrowserEnv, NoTtyWaitUi, SystemBrowser, TerminalWaitUi, WaitUi};
+use crate::sandbox_client::{SandboxClient, SelfPlayBrowser};
+use crate::store::{Store, StoreError};
+use crate::ui::Ui;
+
+/// Where a sandbox is looked for before one is started in-process.
+pub const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:5010";
 
 /// Parses `args` and runs the command. Keeps no global state besides the process-wide
-/// core-dump limit and TLS provider, so it can be called more than once (tests).
+/// core-dump limit, signal handler and TLS provider.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -30,21 +50,39 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            render_error(&e, cli.global.verbose);
+            render_error(&e);
             ExitCode::from(e.exit_code())
         }
     }
 }
 
-/// No core dumps: a crash must not write the secrets in memory to disk.
+/// No core dumps (a crash must not write secrets to disk), and Ctrl-C/SIGTERM restore the
+/// terminal (echo, cursor) and exit 130 without touching stored state: every write
+/// kite-setup makes is a single keyring call or an atomic rename.
 fn harden_process() {
     #[cfg(unix)]
     {
         let _ = rlimit::setrlimit(rlimit::Resource::CORE, 0, 0);
     }
+    #[cfg(unix)]
+    let saved = rustix::termios::tcgetattr(rustix::stdio::stdin()).ok();
+    let _ = ctrlc::set_handler(move || {
+        #[cfg(unix)]
+        if let Some(t) = &saved {
+            let _ = rustix::termios::tcsetattr(
+                rustix::stdio::stdin(),
+                rustix::termios::OptionalActions::Now,
+                t,
+            );
+        }
+        let mut err = std::io::stderr();
+        let _ = write!(err, "\x1b[?25h\ninterrupted: nothing was changed\n");
+        let _ = err.flush();
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    });
 }
 
-fn render_error(e: &Error, _verbose: u8) {
+fn render_error(e: &Error) {
     let mut err = std::io::stderr().lock();
     if matches!(e, Error::Interrupted) {
         let _ = writeln!(err, "\ninterrupted: nothing was changed");
@@ -56,6 +94,34 @@ fn render_error(e: &Error, _verbose: u8) {
     }
 }
 
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn config_dir() -> Result<PathBuf, Error> {
+    env_path("KITE_SETUP_CONFIG_DIR")
+        .or_else(|| dirs::config_dir().map(|d| d.join("kite-setup")))
+        .ok_or_else(|| {
+            Error::failed(
+                "no config directory on this system",
+                "set KITE_SETUP_CONFIG_DIR to a private directory",
+            )
+        })
+}
+
+fn data_dir() -> Result<PathBuf, Error> {
+    env_path("KITE_SETUP_DATA_DIR")
+        .or_else(|| dirs::data_dir().map(|d| d.join("kite-setup")))
+        .ok_or_else(|| {
+            Error::failed(
+                "no data directory on this system",
+                "set KITE_SETUP_DATA_DIR",
+            )
+        })
+}
+
 fn dispatch(cli: &Cli) -> Result<u8, Error> {
     match &cli.command {
         Command::Completions(a) => {
@@ -64,22 +130,276 @@ fn dispatch(cli: &Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Sandbox(a) => {
-            // The default state file lives in the platform data dir (XDG on Linux).
-            let default_state = dirs::data_dir()
-                .unwrap_or_else(|| std::path::PathBuf::from("."))
-                .join("kite-setup")
-                .join("sandbox.json");
-            crate::sandbox::run(a, cli.global.json, default_state).map(|()| exit::OK)
+            crate::sandbox::run(a, cli.global.json, data_dir()?.join("sandbox.json"))
+                .map(|()| exit::OK)
         }
-        Command::Init(_) => Err(Error::NotImplemented("init")),
-        Command::Login(_) => Err(Error::NotImplemented("login")),
-        Command::Token => Err(Error::NotImplemented("token")),
-        Command::Env(_) => Err(Error::NotImplemented("env")),
-        Command::Exec(_) => Err(Error::NotImplemented("exec")),
-        Command::Status(_) => Err(Error::NotImplemented("status")),
-        Command::Doctor => Err(Error::NotImplemented("doctor")),
-        Command::Regenerate(_) => Err(Error::NotImplemented("regenerate")),
-        Command::Logout => Err(Error::NotImplemented("logout")),
-        Command::Remove(_) => Err(Error::NotImplemented("remove")),
+        _ => with_context(&cli.global, |ctx| run_command(ctx, &cli.command)),
     }
+}
+
+fn run_command(ctx: &Ctx<'_>, command: &Command) -> Result<u8, Error> {
+    match command {
+        Command::Init(a) => commands::init::run(ctx, a, &is_port_free),
+        Command::Login(a) => commands::login::run(ctx, a),
+        Command::Token => commands::token::run(ctx),
+        Command::Env(a) => commands::env::run(ctx, a, &in_git_worktree_unignored),
+        Command::Exec(a) => {
+            commands::exec::run(ctx, a, std::env::vars_os().map(|(k, _)| k).collect())
+        }
+        Command::Status(a) => commands::status::run(ctx, a),
+        Command::Doctor => {
+            let env = commands::doctor::DoctorEnv {
+                cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+                home: dirs::home_dir(),
+                histfile: env_path("HISTFILE"),
+                is_port_free: &is_port_free,
+            };
+            commands::doctor::run(ctx, &env)
+        }
+        Command::Regenerate(_) => Err(Error::NotImplemented("regenerate")),
+        Command::Logout => commands::logout::logout(ctx),
+        Command::Remove(a) => commands::logout::remove(ctx, a),
+        Command::Sandbox(_) | Command::Completions(_) => {
+            unreachable!("dispatched before a context is built")
+        }
+    }
+}
+
+/// Where the sandbox is for this run, and the in-process one if we had to start it.
+struct SandboxSetup {
+    client: SandboxClient,
+    _in_process: Option<crate::sandbox::SandboxHandle>,
+}
+
+fn resolve_sandbox(global: &GlobalArgs, ui: &Ui) -> Result<Option<SandboxSetup>, Error> {
+    if let Some(u) = &global.sandbox_url {
+        let url = Url::parse(u).map_err(|e| {
+            Error::usage(
+                format!("--sandbox-url {u:?} is not a URL: {e}"),
+                "e.g. --sandbox-url http://127.0.0.1:5010",
+            )
+        })?;
+        let client = SandboxClient::new(&url, Duration::from_secs(5))?;
+        client.clock_offset().map_err(|_| {
+            Error::failed(
+                format!("no sandbox answers at {url}"),
+                "start one with `kite-setup sandbox`, or use --sandbox to run one in-process",
+            )
+        })?;
+        return Ok(Some(SandboxSetup {
+            client,
+            _in_process: None,
+        }));
+    }
+    if !global.sandbox {
+        return Ok(None);
+    }
+    let default = Url::parse(DEFAULT_SANDBOX_URL).expect("static URL");
+    let probe = SandboxClient::new(&default, Duration::from_millis(500))?;
+    if probe.clock_offset().is_ok() {
+        return Ok(Some(SandboxSetup {
+            client: SandboxClient::new(&default, Duration::from_secs(5))?,
+            _in_process: None,
+        }));
+    }
+    let handle = crate::sandbox::start(
+        crate::sandbox::SandboxOptions {
+            addr: "127.0.0.1:0".into(),
+            state_path: Some(data_dir()?.join("sandbox.json")),
+            auto_approve: false,
+        },
+        Arc::new(SystemClock::default()),
+    )?;
+    handle.quiet();
+    ui.say(format!(
+        "(no sandbox at {DEFAULT_SANDBOX_URL}: started one in this process at {})",
+        handle.url
+    ));
+    let client = SandboxClient::new(&handle.url, Duration::from_secs(5))?;
+    Ok(Some(SandboxSetup {
+        client,
+        _in_process: Some(handle),
+    }))
+}
+
+fn with_context<T>(
+    global: &GlobalArgs,
+    f: impl FnOnce(&Ctx<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let stdin_tty = std::io::stdin().is_terminal();
+    let stderr_tty = std::io::stderr().is_terminal();
+    let interactive = !global.no_input && stdin_tty && stderr_tty;
+    let color = stderr_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let ui = Ui::stdio(color);
+
+    let sandbox = resolve_sandbox(global, &ui)?;
+    let (endpoints, clock) = match &sandbox {
+        Some(s) => (
+            Endpoints::sandbox(s.client.base()),
+            SystemClock::shifted(s.client.clock_offset()?),
+        ),
+        None => (Endpoints::live(), SystemClock::default()),
+    };
+    let kite = HttpKite::new(endpoints.clone())?;
+    let config = ConfigFile::new(config_dir()?);
+
+    let browser_env = BrowserEnv {
+        browser: std::env::var("BROWSER")
+            .ok()
+            .filter(|b| !b.trim().is_empty()),
+        has_display: has_display(),
+        ssh: std::env::var_os("SSH_CONNECTION").is_some() || std::env::var_os("SSH_TTY").is_some(),
+    };
+    let browser_available =
+        browser_env.browser.is_some() || (browser_env.has_display && !browser_env.ssh);
+    let browser = SystemBrowser::new(browser_env);
+    let self_browser = sandbox.as_ref().map(|s| SelfPlayBrowser(s.client.clone()));
+
+    let prompter: Box<dyn Prompter> = if interactive {
+        Box::new(TerminalPrompter::new())
+    } else {
+        Box::new(NoInputPrompter)
+    };
+    let stores = RealStores {
+        config_dir: config.dir.clone(),
+        sandbox: sandbox.is_some(),
+        cache: RefCell::default(),
+        ui: &ui,
+    };
+    let wait_ui = move || -> Box<dyn WaitUi> {
+        if stderr_tty && stdin_tty {
+            Box::new(TerminalWaitUi::new(color))
+        } else {
+            Box::new(NoTtyWaitUi::new(std::io::stderr()))
+        }
+    };
+    let read_line = || -> std::io::Result<String> {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+
+    let ctx = Ctx {
+        profile: global.profile.clone(),
+        sandbox: sandbox.is_some(),
+        interactive,
+        json: global.json,
+        store_flag: global.store,
+        prompter: prompter.as_ref(),
+        kite: &kite,
+        endpoints,
+        browser: &browser,
+        clock: &clock,
+        config,
+        stores: &stores,
+        ui: &ui,
+        wait_ui: &wait_ui,
+        sandbox_control: sandbox.as_ref().map(|s| &s.client as &dyn SandboxControl),
+        read_stdin_line: &read_line,
+        browser_available,
+        self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
+        self_play: std::cell::Cell::new(false),
+    };
+    crate::profile::validate_profile_name(&ctx.profile)?;
+    f(&ctx)
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd"
+))]
+fn has_display() -> bool {
+    std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd"
+)))]
+fn has_display() -> bool {
+    true
+}
+
+/// A store and the choice it really is (sandbox mode may fall back to a file).
+type OpenedStore = (Arc<dyn Store>, StoreChoice);
+
+/// The real stores, opened once each per process.
+struct RealStores<'a> {
+    config_dir: PathBuf,
+    sandbox: bool,
+    cache: RefCell<HashMap<StoreChoice, OpenedStore>>,
+    ui: &'a Ui,
+}
+
+impl StoreProvider for RealStores<'_> {
+    fn open(&self, choice: StoreChoice) -> Result<(Arc<dyn Store>, StoreChoice), StoreError> {
+        if let Some(hit) = self.cache.borrow().get(&choice) {
+            return Ok(hit.clone());
+        }
+        let opened = match crate::store::backends::open_store(
+            choice,
+            &self.config_dir,
+            crate::store::DEFAULT_TIMEOUT,
+        ) {
+            Ok(s) => (Arc::from(s), choice),
+            Err(StoreError::Unavailable { .. }) if self.sandbox && choice == StoreChoice::Auto => {
+                let dir = self.config_dir.join("sandbox-store");
+                let s = crate::store::backends::open_store(
+                    StoreChoice::File,
+                    &dir,
+                    crate::store::DEFAULT_TIMEOUT,
+                )?;
+                self.ui.warn(format!(
+                    "No OS keyring here: sandbox secrets go to a plaintext file in {} (sandbox only; live profiles never do this)",
+                    dir.display()
+                ));
+                (Arc::from(s), StoreChoice::File)
+            }
+            Err(e) => return Err(e),
+        };
+        self.cache.borrow_mut().insert(choice, opened.clone());
+        Ok(opened)
+    }
+}
+
+/// Whether a loopback port can be bound right now.
+fn is_port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// `Some(true)` when `path` is inside a git work tree and git does not ignore it;
+/// `None` when git cannot tell (not a repo, no git).
+fn in_git_worktree_unignored(path: &std::path::Path) -> Option<bool> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    let dir = abs.parent()?;
+    let inside = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !inside.status.success() || String::from_utf8_lossy(&inside.stdout).trim() != "true" {
+        return None;
+    }
+    let ignored = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["check-ignore", "-q", "--no-index", "--"])
+        .arg(&abs)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    Some(!ignored.success())
 }

@@ -53,7 +53,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
     /// Where secrets are kept: auto = the OS credential store (Keychain, Credential
-    /// Manager, Secret Service); keyutils = the Linux kernel keyring (lost at reboot);
+    /// Manager, Secret Service); keyutils = the Linux kernel user keyring (lost at reboot);
     /// file = plaintext file, mode 0600 (only when you choose it). Remembered per profile.
     #[arg(long, global = true, value_enum, value_name = "STORE")]
     pub store: Option<StoreChoice>,
@@ -63,12 +63,14 @@ pub struct GlobalArgs {
 }
 
 /// Where secrets are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreChoice {
     /// The OS credential store.
     Auto,
-    /// The Linux kernel keyring (session keyring; lost at reboot).
+    /// The Linux kernel keyring (your user keyring, shared by your processes; lost at reboot).
     Keyutils,
     /// A plaintext file with mode 0600 in the config directory (explicit choice only).
     File,

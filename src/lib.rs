@@ -17,9 +17,15 @@ pub mod profile;
 pub mod prompt;
 pub mod redirect;
 pub mod sandbox;
+pub mod sandbox_client;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod ui;
+pub mod validate;
+
+#[cfg(test)]
+pub mod testing;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> std::process::ExitCode {

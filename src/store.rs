@@ -174,6 +174,8 @@ pub struct MemoryStore {
     pub fail_with: std::sync::Mutex<Option<StoreError>>,
     /// When set, only `set` calls fail with this error.
     pub fail_writes_with: std::sync::Mutex<Option<StoreError>>,
+    /// When set, `set` calls to this one entry fail (a keyring failing mid-way).
+    pub fail_writes_to: std::sync::Mutex<Option<String>>,
 }
 
 impl MemoryStore {
@@ -204,6 +206,13 @@ impl Store for MemoryStore {
         self.check()?;
         if let Some(e) = &*self.fail_writes_with.lock().expect("lock") {
             return Err(e.clone());
+        }
+        if self.fail_writes_to.lock().expect("lock").as_deref() == Some(entry) {
+            return Err(StoreError::Failed {
+                backend: "memory store".into(),
+                op: format!("write {entry}"),
+                detail: "injected failure".into(),
+            });
         }
         self.entries
             .lock()

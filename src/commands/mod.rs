@@ -1,1 +1,213 @@
-//! One module per command, each a `run(deps, args)` over the traits in `Deps`.
+//! One module per command, each a `run(ctx, args)` over the seams in `Ctx`: no command
+//! touches the terminal, the keyring, the network or the clock directly.
+
+pub mod doctor;
+pub mod env;
+pub mod exec;
+#[cfg(test)]
+mod flow_tests;
+pub mod init;
+pub mod login;
+pub mod login_flow;
+pub mod logout;
+pub mod plans;
+pub mod status;
+pub mod token;
+
+use std::sync::Arc;
+
+use crate::cli::StoreChoice;
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::kite::{Endpoints, Kite};
+use crate::profile::{ConfigFile, ProfileMeta};
+use crate::prompt::Prompter;
+use crate::redirect::{Browser, WaitUi};
+use crate::session::StoredSession;
+use crate::store::{AppCredentials, Entries, Store, StoreError};
+use crate::ui::Ui;
+
+/// Opens the secret store a profile uses; the real one remembers what it opened.
+pub trait StoreProvider {
+    /// The store for `choice`, and the choice really used (sandbox mode may fall back to
+    /// its own file store when no OS keyring exists, and says so).
+    fn open(&self, choice: StoreChoice) -> Result<(Arc<dyn Store>, StoreChoice), StoreError>;
+}
+
+/// The sandbox's control API, for playing the browser's part on a headless machine.
+pub trait SandboxControl {
+    /// Creates an app for `client_id` like the console's form would.
+    fn create_app(
+        &self,
+        client_id: &str,
+        redirect_url: &str,
+        plan: &str,
+    ) -> Result<AppCredentials, Error>;
+    /// The client ID of the sandbox's demo account.
+    fn demo_client_id(&self) -> Result<String, Error>;
+}
+
+/// Everything a command may use.
+#[derive(Clone)]
+pub struct Ctx<'a> {
+    pub profile: String,
+    pub sandbox: bool,
+    /// A person can be asked (a terminal, and no --no-input).
+    pub interactive: bool,
+    pub json: bool,
+    /// `--store` when given.
+    pub store_flag: Option<StoreChoice>,
+    pub prompter: &'a dyn Prompter,
+    pub kite: &'a dyn Kite,
+    pub endpoints: Endpoints,
+    pub browser: &'a dyn Browser,
+    pub clock: &'a dyn Clock,
+    pub config: ConfigFile,
+    pub stores: &'a dyn StoreProvider,
+    pub ui: &'a Ui,
+    /// Makes the spinner/countdown shown while waiting for the login redirect.
+    pub wait_ui: &'a dyn Fn() -> Box<dyn WaitUi>,
+    /// Present in sandbox mode.
+    pub sandbox_control: Option<&'a dyn SandboxControl>,
+    /// Reads one line from standard input (`--api-secret-stdin`, `--paste` without a TTY).
+    pub read_stdin_line: &'a dyn Fn() -> std::io::Result<String>,
+    /// A browser can be opened here ($BROWSER, or a display and no SSH session).
+    pub browser_available: bool,
+    /// Sandbox mode only: a "browser" that approves logins through the sandbox's control
+    /// API, for headless machines.
+    pub self_browser: Option<&'a dyn Browser>,
+    /// Set once the user lets kite-setup play the browser's part (sandbox only).
+    pub self_play: std::cell::Cell<bool>,
+}
+
+impl Ctx<'_> {
+    /// The browser logins go through: the real one, or the sandbox self-player.
+    pub fn login_browser(&self) -> &dyn Browser {
+        match self.self_browser {
+            Some(b) if self.self_play.get() => b,
+            _ => self.browser,
+        }
+    }
+
+    /// In sandbox mode without a browser, offers (or, without a terminal, decides) to
+    /// play the browser's part. Returns whether self-play is on.
+    pub fn offer_self_play(&self) -> Result<bool, Error> {
+        if self.self_play.get() {
+            return Ok(true);
+        }
+        if self.self_browser.is_none() || self.sandbox_control.is_none() || self.browser_available {
+            return Ok(false);
+        }
+        let yes = if self.interactive {
+            self.ui
+                .say("No browser can be opened here (no display, or an SSH session).");
+            self.prompter.confirm(
+                "Let kite-setup play the browser's part in the sandbox (create the app, approve the login)?",
+                true,
+            )?
+        } else {
+            self.ui.say("No browser can be opened here: kite-setup plays the browser's part in the sandbox.");
+            true
+        };
+        self.self_play.set(yes);
+        Ok(yes)
+    }
+
+    pub fn entries(&self) -> Entries {
+        Entries::new(&self.profile, self.sandbox)
+    }
+
+    /// `--profile NAME` as shown to people: sandbox profiles are marked.
+    pub fn profile_label(&self) -> String {
+        if self.sandbox {
+            format!("{} (sandbox)", self.profile)
+        } else {
+            self.profile.clone()
+        }
+    }
+
+    /// The profile's metadata, or "login needed" with the command that creates it.
+    pub fn require_profile(&self) -> Result<ProfileMeta, Error> {
+        let config = self.config.load()?;
+        config
+            .get(&self.profile, self.sandbox)
+            .cloned()
+            .ok_or_else(|| {
+                Error::login_needed(
+                    format!(
+                        "no profile {:?} is set up{}",
+                        self.profile,
+                        if self.sandbox { " in the sandbox" } else { "" }
+                    ),
+                    format!("run `kite-setup{} init` first", self.flags_prefix()),
+                )
+            })
+    }
+
+    /// The store this profile's secrets are in.
+    pub fn store_for(&self, meta: &ProfileMeta) -> Result<Arc<dyn Store>, Error> {
+        let choice = self.store_flag.unwrap_or(meta.store);
+        Ok(self.stores.open(choice)?.0)
+    }
+
+    /// The app credentials, or "login needed".
+    pub fn require_app(&self, store: &dyn Store) -> Result<AppCredentials, Error> {
+        crate::store::load_app(store, &self.entries())?.ok_or_else(|| {
+            Error::login_needed(
+                format!("no api_key/api_secret stored for profile {}", self.profile_label()),
+                "run `kite-setup init` to set them up (or `kite-setup regenerate` if the secret was lost)",
+            )
+        })
+    }
+
+    /// Today's session if it is still valid.
+    pub fn valid_session(&self, store: &dyn Store) -> Result<Option<StoredSession>, Error> {
+        let now = self.clock.now();
+        Ok(crate::store::load_session(store, &self.entries())?.filter(|s| s.is_valid_at(now)))
+    }
+
+    /// Today's valid session, or exit 4 with the reason.
+    pub fn require_session(&self, store: &dyn Store) -> Result<StoredSession, Error> {
+        let now = self.clock.now();
+        match crate::store::load_session(store, &self.entries())? {
+            Some(s) if s.is_valid_at(now) => Ok(s),
+            Some(s) => Err(Error::login_needed(
+                format!(
+                    "the access token expired at {} IST",
+                    crate::session::format_ist(s.expires_at)
+                ),
+                self.login_hint(),
+            )),
+            None => Err(Error::login_needed(
+                "no access token for today",
+                self.login_hint(),
+            )),
+        }
+    }
+
+    /// ` --sandbox --profile NAME` as needed to repeat this run's choices in a hint.
+    pub fn flags_prefix(&self) -> String {
+        let sandbox_flag = if self.sandbox { " --sandbox" } else { "" };
+        let profile_flag = if self.profile == "default" {
+            String::new()
+        } else {
+            format!(" --profile {}", self.profile)
+        };
+        format!("{sandbox_flag}{profile_flag}")
+    }
+
+    /// `run kite-setup login` with this run's profile and sandbox flags.
+    pub fn login_hint(&self) -> String {
+        format!(
+            "run `kite-setup{} login` (tokens die at 06:00 IST every day)",
+            self.flags_prefix()
+        )
+    }
+
+    /// Tells the person about an interrupted rotation, if one is pending.
+    pub fn mention_pending_rotation(&self, store: &dyn Store) {
+        if let Ok(Some(_)) = store.get(&self.entries().pending()) {
+            self.ui.warn("a secret rotation was interrupted: run `kite-setup regenerate --resume` to finish it (or --abort)");
+        }
+    }
+}

@@ -189,6 +189,22 @@ impl Kite for HttpKite {
         parse_http_date(date)
             .ok_or_else(|| KiteError::Malformed("an unreadable Date header".into()))
     }
+
+    fn reachable(&self, url: &Url) -> Result<(), KiteError> {
+        check_endpoint(url)?;
+        self.client
+            .get(url.clone())
+            .send()
+            .map(|_| ())
+            .map_err(|e| {
+                let mut err = self.transport_error(&e);
+                if let KiteError::Timeout { host, .. } | KiteError::Connect { host, .. } = &mut err
+                {
+                    *host = host_of(url);
+                }
+                err
+            })
+    }
 }
 
 /// Parses an HTTP `Date` header (IMF-fixdate, e.g. `Thu, 26 Nov 2026 15:15:48 GMT`).

@@ -121,6 +121,9 @@ pub trait Kite {
 
     /// Kite's clock, from the `Date` header of a cheap request (TOTP needs ±30 s).
     fn server_time(&self) -> Result<jiff::Timestamp, KiteError>;
+
+    /// Whether `url`'s host answers HTTP at all (any status counts), for `doctor`.
+    fn reachable(&self, url: &Url) -> Result<(), KiteError>;
 }
 
 #[cfg(test)]

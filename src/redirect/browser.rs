@@ -19,6 +19,9 @@ pub enum BrowserOutcome {
 pub enum BrowserError {
     #[error("could not start the browser ({program}): {detail}")]
     Spawn { program: String, detail: String },
+    /// A browser stand-in (the sandbox's self-play) could not do its part.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl BrowserError {

@@ -129,11 +129,26 @@ impl std::fmt::Debug for Listener {
     }
 }
 
+/// Binds `addr`, retrying "address in use" for up to half a second: tiny_http closes a
+/// finished listener's socket from its accept thread, a moment after `wait` returns, so a
+/// retried login on the same port (init's "try again") would otherwise find it busy.
+fn bind_retrying(addr: SocketAddr) -> io::Result<TcpListener> {
+    let until = Instant::now() + std::time::Duration::from_millis(500);
+    loop {
+        match TcpListener::bind(addr) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Listener {
     /// Binds exactly the target's address and port.
     pub fn bind(target: &RedirectTarget, nonce: String) -> Result<Self, ListenError> {
         let addr = target.socket_addr();
-        let socket = TcpListener::bind(addr).map_err(|e| match e.kind() {
+        let socket = bind_retrying(addr).map_err(|e| match e.kind() {
             io::ErrorKind::AddrInUse => ListenError::PortBusy {
                 ip: addr.ip().to_string(),
                 port: addr.port(),

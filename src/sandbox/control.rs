@@ -30,6 +30,13 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
             body().and_then(|b| set_subscription(shared, key, &b))
         }
         ("POST", ["faults"]) => body().and_then(|b| add_fault(shared, &b)),
+        ("POST", ["approve"]) => body().and_then(|b| {
+            let login_url = b
+                .get("login_url")
+                .and_then(Value::as_str)
+                .ok_or("login_url is required")?;
+            super::login::approve(shared, login_url).map(|u| json!({ "redirect_url": u }))
+        }),
         _ => return Reply::not_found(),
     };
     match result {

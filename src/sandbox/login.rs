@@ -183,11 +183,26 @@ fn authorize(shared: &Shared, req: &Req) -> Reply {
 
 /// Issues a request token and redirects to the app with it.
 fn success(shared: &Shared, app: &App, client_id: &str, params: &str) -> Reply {
+    Reply::redirect(302, &success_url(shared, app, client_id, params))
+}
+
+/// `POST /_sandbox/approve {"login_url"}`: what `/connect/login` would redirect to if
+/// the app's owner logged in and authorised it. Lets kite-setup play the browser's part
+/// on a headless machine without typing the demo password anywhere.
+pub fn approve(shared: &Shared, login_url: &str) -> Result<String, String> {
+    let url = Url::parse(login_url).map_err(|_| "login_url is not a URL".to_string())?;
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let app = find_app(shared, query.get("api_key")).ok_or("no app has that api_key")?;
+    let params = query.get("redirect_params").cloned().unwrap_or_default();
+    Ok(success_url(shared, &app, &app.owner, &params))
+}
+
+fn success_url(shared: &Shared, app: &App, client_id: &str, params: &str) -> String {
     let token = shared.mutate(|s, now| {
         s.authorise(client_id, &app.api_key);
         s.issue_request_token(&app.api_key, client_id, now)
     });
-    let url = redirect_to(
+    redirect_to(
         app,
         &[
             ("action", "login"),
@@ -196,8 +211,7 @@ fn success(shared: &Shared, app: &App, client_id: &str, params: &str) -> Reply {
             ("request_token", &token),
         ],
         params,
-    );
-    Reply::redirect(302, &url)
+    )
 }
 
 /// The app's registered redirect URL with `pairs` and the decoded `redirect_params` pairs

@@ -1,0 +1,180 @@
+//! `kite-setup env`: the variables scripts read, quoted for each shell, or a dotenv file.
+
+use std::path::Path;
+
+use crate::cli::{EnvArgs, EnvFormat};
+use crate::error::Error;
+use crate::secret::Secret;
+
+use super::Ctx;
+
+pub const API_KEY: &str = "KITE_API_KEY";
+pub const ACCESS_TOKEN: &str = "KITE_ACCESS_TOKEN";
+pub const API_SECRET: &str = "KITE_API_SECRET";
+
+/// The variables for a script: key and token, and the secret only when asked for.
+pub fn variables(
+    ctx: &Ctx<'_>,
+    with_secret: bool,
+    allow_expired: bool,
+) -> Result<Vec<(&'static str, Secret)>, Error> {
+    let meta = ctx.require_profile()?;
+    let store = ctx.store_for(&meta)?;
+    let creds = ctx.require_app(store.as_ref())?;
+    let mut vars = vec![(API_KEY, creds.api_key.clone())];
+    match ctx.require_session(store.as_ref()) {
+        Ok(s) => vars.push((ACCESS_TOKEN, s.access_token)),
+        Err(e) if allow_expired => ctx.ui.warn(format!("{e}; running without {ACCESS_TOKEN}")),
+        Err(e) => return Err(e),
+    }
+    if with_secret {
+        vars.push((API_SECRET, creds.api_secret.clone()));
+    }
+    Ok(vars)
+}
+
+pub fn run(
+    ctx: &Ctx<'_>,
+    args: &EnvArgs,
+    in_git_worktree_unignored: &dyn Fn(&Path) -> Option<bool>,
+) -> Result<u8, Error> {
+    let format = if ctx.json {
+        EnvFormat::Json
+    } else {
+        args.format
+    };
+    let vars = variables(ctx, args.with_secret, false)?;
+    if let Some(path) = &args.dotenv {
+        if !args.force && in_git_worktree_unignored(path) == Some(true) {
+            return Err(Error::usage(
+                format!(
+                    "{} is inside a git work tree and not ignored: it could be committed",
+                    path.display()
+                ),
+                format!(
+                    "add {} to .gitignore, choose another path, or pass --force",
+                    path.file_name().map_or_else(
+                        || path.display().to_string(),
+                        |n| n.to_string_lossy().to_string()
+                    )
+                ),
+            ));
+        }
+        let text = render(EnvFormat::Dotenv, &vars);
+        crate::profile::write_private_atomic(path, text.as_bytes())?;
+        ctx.ui.ok(format!(
+            "Wrote {} (mode 0600) with {}",
+            path.display(),
+            names(&vars)
+        ));
+        return Ok(0);
+    }
+    ctx.ui.data(&render(format, &vars));
+    Ok(0)
+}
+
+fn names(vars: &[(&str, Secret)]) -> String {
+    vars.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+/// The variables in one format, each value quoted so the shell reads it back verbatim.
+pub fn render(format: EnvFormat, vars: &[(&str, Secret)]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    match format {
+        EnvFormat::Sh => {
+            for (k, v) in vars {
+                let _ = writeln!(out, "export {k}={}", quote_sh(v.expose()));
+            }
+        }
+        EnvFormat::Fish => {
+            for (k, v) in vars {
+                let _ = writeln!(out, "set -gx {k} {}", quote_fish(v.expose()));
+            }
+        }
+        EnvFormat::Powershell => {
+            for (k, v) in vars {
+                let _ = writeln!(out, "$env:{k} = {}", quote_powershell(v.expose()));
+            }
+        }
+        EnvFormat::Dotenv => {
+            for (k, v) in vars {
+                let _ = writeln!(out, "{k}={}", quote_dotenv(v.expose()));
+            }
+        }
+        EnvFormat::Json => {
+            let map: serde_json::Map<String, serde_json::Value> = vars
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        (*k).to_string(),
+                        serde_json::Value::String(v.expose().to_string()),
+                    )
+                })
+                .collect();
+            out.push_str(&serde_json::Value::Object(map).to_string());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// POSIX sh: single quotes, with `'` written as `'\''`.
+pub fn quote_sh(v: &str) -> String {
+    format!("'{}'", v.replace('\'', r"'\''"))
+}
+
+/// fish: single quotes, where only `\` and `'` are escaped.
+pub fn quote_fish(v: &str) -> String {
+    format!("'{}'", v.replace('\\', r"\\").replace('\'', r"\'"))
+}
+
+/// PowerShell: single quotes, `'` doubled.
+pub fn quote_powershell(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+/// dotenv: double quotes with `\`, `"`, `$` and newlines escaped (python-dotenv, Node's
+/// dotenv and docker compose all read this form back verbatim).
+pub fn quote_dotenv(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str(r"\\"),
+            '"' => s.push_str("\\\""),
+            '$' => s.push_str(r"\$"),
+            '\n' => s.push_str(r"\n"),
+            '\r' => s.push_str(r"\r"),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sh_quoting_of_hostile_values() {
+        assert_eq!(quote_sh("abc"), "'abc'");
+        assert_eq!(quote_sh("a'b"), r"'a'\''b'");
+        assert_eq!(quote_sh("$(rm -rf /)`x`"), "'$(rm -rf /)`x`'");
+    }
+
+    #[test]
+    fn other_formats() {
+        assert_eq!(quote_fish(r"a\b'c"), r"'a\\b\'c'");
+        assert_eq!(quote_powershell("a'b$c"), "'a''b$c'");
+        assert_eq!(quote_dotenv("a\"b$c\nd"), r#""a\"b\$c\nd""#);
+        let vars = vec![
+            (API_KEY, Secret::from("k")),
+            (ACCESS_TOKEN, Secret::from("t\"x")),
+        ];
+        let json = render(EnvFormat::Json, &vars);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v[ACCESS_TOKEN], "t\"x");
+    }
+}

@@ -1,0 +1,62 @@
+//! `kite-setup login`: the daily browser login with the stored credentials.
+
+use std::time::Duration;
+
+use crate::cli::LoginArgs;
+use crate::error::Error;
+use crate::session::{StoredSession, format_ist, humanize_left};
+use crate::store::set_json_verified;
+
+use super::Ctx;
+use super::login_flow::{LoginParams, browser_login};
+
+pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
+    let meta = ctx.require_profile()?;
+    let store = ctx.store_for(&meta)?;
+    ctx.mention_pending_rotation(store.as_ref());
+    let creds = ctx.require_app(store.as_ref())?;
+    if !args.force
+        && let Some(s) = ctx.valid_session(store.as_ref())?
+    {
+        ctx.ui.ok(format!(
+            "Already logged in {} — use --force to log in again",
+            describe(ctx, &s)
+        ));
+        return Ok(0);
+    }
+    if args.paste && !ctx.interactive {
+        ctx.ui
+            .say("Reading the redirected URL from standard input.");
+    }
+    ctx.offer_self_play()?;
+    let params = LoginParams {
+        client_id: &meta.client_id,
+        creds: &creds,
+        redirect_url: &meta.redirect_url,
+        timeout: Duration::from_secs(args.timeout),
+        paste: args.paste,
+        no_browser: args.no_browser,
+    };
+    let out = browser_login(ctx, &params).map_err(|f| f.into_error(ctx, &meta.redirect_url))?;
+    set_json_verified(store.as_ref(), &ctx.entries().session(), &out.session)?;
+    ctx.ui
+        .ok(format!("Logged in {}", describe(ctx, &out.session)));
+    Ok(0)
+}
+
+/// `as NAME (AB1234) — valid until 06:00 IST (in 14 h 3 m)`.
+pub fn describe(ctx: &Ctx<'_>, s: &StoredSession) -> String {
+    let name = if s.user_name.is_empty() {
+        String::new()
+    } else {
+        format!("{} ", s.user_name)
+    };
+    let expiry = format_ist(s.expires_at);
+    let time = expiry.split(' ').nth(1).unwrap_or("06:00:00");
+    format!(
+        "as {name}({}) — valid until {} IST (in {})",
+        s.user_id,
+        &time[..5.min(time.len())],
+        humanize_left(s.time_left(ctx.clock.now()))
+    )
+}

@@ -1,0 +1,215 @@
+//! The browser login shared by `init` (verification), `login` and `regenerate`: bind the
+//! registered redirect URL, open the login page with a nonce, catch the redirect (or take
+//! a pasted URL), exchange the request token, check who logged in, prove the token works.
+
+use std::time::{Duration, Instant};
+
+use crate::kite::{KiteError, UserProfile};
+use crate::redirect::{
+    BrowserOutcome, CallbackError, ListenError, Listener, RedirectUrlError, WaitError, new_nonce,
+    parse_callback, validate_redirect_url,
+};
+use crate::session::{StoredSession, expiry_after, parse_login_time};
+use crate::store::AppCredentials;
+
+use super::Ctx;
+
+/// What a login needs.
+pub struct LoginParams<'a> {
+    /// The client ID the app belongs to; the login must be by this user.
+    pub client_id: &'a str,
+    pub creds: &'a AppCredentials,
+    /// The redirect URL registered for the app.
+    pub redirect_url: &'a str,
+    pub timeout: Duration,
+    /// Skip the listener and ask for the redirected URL.
+    pub paste: bool,
+    /// Print the URL only.
+    pub no_browser: bool,
+}
+
+pub struct LoginOutcome {
+    pub session: StoredSession,
+    pub profile: UserProfile,
+}
+
+/// Why a login failed, precisely enough for the wizard's diagnoses.
+#[derive(Debug)]
+pub enum LoginFailure {
+    RedirectUrl(RedirectUrlError),
+    Listen(ListenError),
+    /// No redirect reached the listener before the deadline.
+    NoCallback {
+        waited: Duration,
+    },
+    /// The user pressed Cancel on Kite's authorisation page.
+    Cancelled,
+    /// A pasted URL was not a usable redirect.
+    BadCallback(CallbackError),
+    /// `POST /session/token` failed.
+    Exchange(KiteError),
+    /// The token was issued but `GET /user/profile` refused it.
+    Profile(KiteError),
+    /// Someone else logged in.
+    WrongUser {
+        expected: String,
+        got: String,
+    },
+    Interrupted,
+    /// The listener or stdin failed.
+    Io(String),
+}
+
+/// Runs one login. The caller stores the result.
+pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome, LoginFailure> {
+    let target = validate_redirect_url(p.redirect_url).map_err(LoginFailure::RedirectUrl)?;
+    let nonce = new_nonce();
+    let login_url = ctx
+        .endpoints
+        .login_url(&p.creds.api_key, &[("state", nonce.as_str())]);
+
+    let request_token = if p.paste {
+        show_url(ctx, &login_url, p.no_browser);
+        paste(ctx, &target, &nonce)?
+    } else {
+        let listener = Listener::bind(&target, nonce.clone()).map_err(LoginFailure::Listen)?;
+        show_url(ctx, &login_url, p.no_browser);
+        let started = Instant::now();
+        let mut wait_ui = (ctx.wait_ui)();
+        let waited = listener.wait(started + p.timeout, wait_ui.as_mut());
+        drop(wait_ui);
+        match waited {
+            Ok(cb) => cb.request_token,
+            Err(WaitError::PasteRequested) => paste(ctx, &target, &nonce)?,
+            Err(WaitError::Timeout { .. }) => {
+                return Err(LoginFailure::NoCallback {
+                    waited: started.elapsed(),
+                });
+            }
+            Err(WaitError::Cancelled) => return Err(LoginFailure::Cancelled),
+            Err(WaitError::Aborted) => return Err(LoginFailure::Interrupted),
+            Err(e) => return Err(LoginFailure::Io(e.to_string())),
+        }
+    };
+
+    let data = ctx
+        .kite
+        .create_session(&p.creds.api_key, &request_token, &p.creds.api_secret)
+        .map_err(LoginFailure::Exchange)?;
+    if !data.user_id.eq_ignore_ascii_case(p.client_id) {
+        // Not ours to keep: kill it so no stray token stays alive.
+        let _ = ctx.kite.invalidate(&p.creds.api_key, &data.access_token);
+        return Err(LoginFailure::WrongUser {
+            expected: p.client_id.to_string(),
+            got: data.user_id,
+        });
+    }
+    let profile = ctx
+        .kite
+        .profile(&p.creds.api_key, &data.access_token)
+        .map_err(LoginFailure::Profile)?;
+    let login_time = parse_login_time(&data.login_time).unwrap_or_else(|| ctx.clock.now());
+    Ok(LoginOutcome {
+        session: StoredSession {
+            access_token: data.access_token,
+            user_id: data.user_id,
+            user_name: profile.user_name.clone(),
+            login_time,
+            expires_at: expiry_after(login_time),
+        },
+        profile,
+    })
+}
+
+fn show_url(ctx: &Ctx<'_>, url: &url::Url, no_browser: bool) {
+    ctx.ui.say("Log in to Kite at:");
+    ctx.ui.say(format!("  {url}"));
+    if no_browser {
+        return;
+    }
+    match ctx.login_browser().open(url) {
+        Ok(BrowserOutcome::Opened) => ctx.ui.say("(opened in your browser)"),
+        Ok(BrowserOutcome::NotOpened(why)) => ctx
+            .ui
+            .say(format!("(no browser opened: {why}; open the URL yourself)")),
+        Err(e) => ctx.ui.say(format!(
+            "(could not open a browser: {e}; open the URL yourself)"
+        )),
+    }
+}
+
+/// Asks for the URL the browser was redirected to (the page may show "can't connect";
+/// the address bar still has the token).
+fn paste(
+    ctx: &Ctx<'_>,
+    target: &crate::redirect::RedirectTarget,
+    nonce: &str,
+) -> Result<String, LoginFailure> {
+    ctx.ui.say("After logging in, copy the full address from the browser's address bar (it starts with the redirect URL).");
+    let text = if ctx.interactive {
+        ctx.prompter
+            .input("Paste the redirected URL", None, &|s| {
+                parse_callback(s, target, nonce)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| match e {
+                crate::prompt::PromptError::Interrupted => LoginFailure::Interrupted,
+                other => LoginFailure::Io(other.to_string()),
+            })?
+    } else {
+        (ctx.read_stdin_line)().map_err(|e| LoginFailure::Io(e.to_string()))?
+    };
+    parse_callback(&text, target, nonce)
+        .map(|cb| cb.request_token)
+        .map_err(|e| match e {
+            CallbackError::Cancelled => LoginFailure::Cancelled,
+            other => LoginFailure::BadCallback(other),
+        })
+}
+
+impl LoginFailure {
+    /// The failure as the top-level error: one line, one hint, the exit code by kind.
+    pub fn into_error(self, ctx: &Ctx<'_>, redirect_url: &str) -> crate::error::Error {
+        use crate::error::Error;
+        match self {
+            LoginFailure::RedirectUrl(e) => Error::usage(e.to_string(), e.hint()),
+            LoginFailure::Listen(e) => Error::failed(e.to_string(), e.hint()),
+            LoginFailure::NoCallback { waited } => Error::failed(
+                format!(
+                    "no login redirect reached {redirect_url} in {} s",
+                    waited.as_secs()
+                ),
+                "check that the app's registered redirect URL is exactly this one, and that the browser showed no error (\"user not enabled\" means another client ID logged in); or retry with --paste",
+            ),
+            LoginFailure::Cancelled => Error::failed(
+                "the login was cancelled on Kite's authorisation page",
+                "run the command again and choose Authorize when Kite asks",
+            ),
+            LoginFailure::BadCallback(e) => Error::usage(e.to_string(), e.hint()),
+            LoginFailure::Exchange(e) | LoginFailure::Profile(e) => {
+                if e.is_token_error() {
+                    let hint = e.hint();
+                    let msg = e.to_string();
+                    Error::login_needed(msg, hint)
+                } else {
+                    Error::Kite(e)
+                }
+            }
+            LoginFailure::WrongUser { expected, got } => Error::failed(
+                format!(
+                    "Kite logged in {got}, but profile {} is for {expected}",
+                    ctx.profile_label()
+                ),
+                format!(
+                    "log in as {expected} (log out of Kite in the browser first), or set up {got} in its own profile: --profile NAME"
+                ),
+            ),
+            LoginFailure::Interrupted => Error::Interrupted,
+            LoginFailure::Io(detail) => Error::failed(
+                format!("the login failed: {detail}"),
+                "try again, or use --paste",
+            ),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `kite-setup logout` (revoke today's token at Kite, then forget it) and
+//! `kite-setup remove` (revoke, delete the keyring entries and the metadata).
+
+use crate::cli::RemoveArgs;
+use crate::error::Error;
+use crate::kite::KiteError;
+use crate::store::{Store, load_app, load_session};
+
+use super::Ctx;
+
+/// What happened to the token at Kite.
+enum Revoked {
+    Done,
+    AlreadyDead,
+    NothingStored,
+    Failed(KiteError),
+}
+
+fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
+    let entries = ctx.entries();
+    let Some(session) = load_session(store, &entries)? else {
+        return Ok(Revoked::NothingStored);
+    };
+    let Some(app) = load_app(store, &entries)? else {
+        return Ok(Revoked::NothingStored);
+    };
+    Ok(
+        match ctx.kite.invalidate(&app.api_key, &session.access_token) {
+            Ok(()) => Revoked::Done,
+            Err(e) if e.is_token_error() => Revoked::AlreadyDead,
+            Err(e) => Revoked::Failed(e),
+        },
+    )
+}
+
+pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
+    let meta = ctx.require_profile()?;
+    let store = ctx.store_for(&meta)?;
+    match revoke(ctx, store.as_ref())? {
+        Revoked::NothingStored => {
+            ctx.ui
+                .say("No access token is stored for this profile; nothing to revoke.");
+            return Ok(0);
+        }
+        Revoked::Done => ctx.ui.ok("Revoked the access token at Kite"),
+        Revoked::AlreadyDead => ctx
+            .ui
+            .ok("Kite already rejects the access token (expired or revoked)"),
+        Revoked::Failed(e) => {
+            let hint = format!(
+                "{}; the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
+                e.hint()
+            );
+            return Err(Error::failed(
+                format!("could not revoke the access token at Kite: {e}"),
+                hint,
+            ));
+        }
+    }
+    store.delete(&ctx.entries().session())?;
+    ctx.ui.ok("Forgot the access token locally");
+    Ok(0)
+}
+
+pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
+    let meta = ctx.require_profile()?;
+    if !args.yes {
+        if !ctx.interactive {
+            return Err(Error::usage(
+                format!(
+                    "removing profile {} needs confirmation",
+                    ctx.profile_label()
+                ),
+                "pass --yes to remove it without a prompt",
+            ));
+        }
+        let sure = ctx.prompter.confirm(
+            &format!(
+                "Remove profile {} ({}): revoke its token and delete its keyring entries?",
+                ctx.profile_label(),
+                meta.client_id
+            ),
+            false,
+        )?;
+        if !sure {
+            ctx.ui.say("Nothing was changed.");
+            return Ok(0);
+        }
+    }
+    let store = ctx.store_for(&meta)?;
+    match revoke(ctx, store.as_ref())? {
+        Revoked::NothingStored => {}
+        Revoked::Done => ctx.ui.ok("Revoked the access token at Kite"),
+        Revoked::AlreadyDead => ctx.ui.ok("Kite already rejects the access token"),
+        Revoked::Failed(e) => ctx.ui.warn(format!(
+            "Could not revoke the access token at Kite ({e}); it dies at 06:00 IST"
+        )),
+    }
+    let entries = ctx.entries();
+    for (entry, what) in [
+        (entries.session(), "access token"),
+        (entries.pending(), "pending secret"),
+        (entries.app(), "api_key and api_secret"),
+    ] {
+        if store.delete(&entry)? {
+            ctx.ui
+                .ok(format!("Deleted the {what} from the {}", store.describe()));
+        }
+    }
+    let mut config = ctx.config.load()?;
+    config.profiles_mut(ctx.sandbox).remove(&ctx.profile);
+    ctx.config.save(&config)?;
+    ctx.ui.ok(format!(
+        "Removed profile {} from {}",
+        ctx.profile_label(),
+        ctx.config.path().display()
+    ));
+    Ok(0)
+}

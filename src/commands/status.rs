@@ -1,0 +1,241 @@
+//! `kite-setup status`: every profile of this mode, what is stored (masked), the token's
+//! time left, interrupted rotations; `--check` asks Kite. Exit 0 when the selected profile
+//! is usable, 4 when a login is needed. Never prints a secret.
+
+use serde_json::json;
+
+use crate::cli::StatusArgs;
+use crate::error::Error;
+use crate::profile::ProfileMeta;
+use crate::session::{format_ist, humanize_left};
+use crate::store::{Entries, load_app, load_session};
+
+use super::{Ctx, plans};
+
+/// What status found for one profile.
+struct Report {
+    name: String,
+    meta: ProfileMeta,
+    store: String,
+    store_error: Option<String>,
+    api_key_masked: Option<String>,
+    secret_stored: bool,
+    token: TokenState,
+    pending_rotation: bool,
+    check: Option<Result<String, String>>,
+}
+
+enum TokenState {
+    None,
+    Valid {
+        expires: String,
+        left: String,
+        seconds: i64,
+    },
+    Expired {
+        at: String,
+    },
+}
+
+impl Report {
+    fn usable(&self) -> bool {
+        self.store_error.is_none()
+            && self.secret_stored
+            && matches!(self.token, TokenState::Valid { .. })
+            && !matches!(self.check, Some(Err(_)))
+    }
+}
+
+pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
+    let config = ctx.config.load()?;
+    let profiles = config.profiles(ctx.sandbox);
+    let mut reports = Vec::new();
+    for (name, meta) in profiles {
+        let check = args.check && name == &ctx.profile;
+        reports.push(inspect(ctx, name, meta, check));
+    }
+    let selected = reports.iter().find(|r| r.name == ctx.profile);
+    let usable = selected.is_some_and(Report::usable);
+
+    if ctx.json {
+        let list: Vec<_> = reports.iter().map(|r| to_json(ctx, r)).collect();
+        let doc = json!({ "profile": ctx.profile, "sandbox": ctx.sandbox, "usable": usable, "profiles": list });
+        ctx.ui.data(&format!("{doc}\n"));
+    } else if reports.is_empty() {
+        ctx.ui.say(format!(
+            "No {}profiles yet.",
+            if ctx.sandbox { "sandbox " } else { "" }
+        ));
+    } else {
+        for r in &reports {
+            print_report(ctx, r);
+        }
+    }
+
+    if selected.is_none() {
+        return Err(Error::login_needed(
+            format!(
+                "no profile {:?}{}",
+                ctx.profile,
+                if ctx.sandbox { " in the sandbox" } else { "" }
+            ),
+            format!("run `kite-setup{} init`", ctx.flags_prefix()),
+        ));
+    }
+    if usable {
+        Ok(0)
+    } else {
+        if !ctx.json {
+            ctx.ui.say(format!("hint: {}", ctx.login_hint()));
+        }
+        Ok(crate::error::exit::LOGIN_NEEDED)
+    }
+}
+
+fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report {
+    let entries = Entries::new(name, ctx.sandbox);
+    let mut r = Report {
+        name: name.to_string(),
+        meta: meta.clone(),
+        store: format!("{:?}", meta.store).to_lowercase(),
+        store_error: None,
+        api_key_masked: None,
+        secret_stored: false,
+        token: TokenState::None,
+        pending_rotation: false,
+        check: None,
+    };
+    let store = match ctx.stores.open(ctx.store_flag.unwrap_or(meta.store)) {
+        Ok((s, _)) => s,
+        Err(e) => {
+            r.store_error = Some(e.to_string());
+            return r;
+        }
+    };
+    r.store = store.describe();
+    let app = match load_app(store.as_ref(), &entries) {
+        Ok(a) => a,
+        Err(e) => {
+            r.store_error = Some(e.to_string());
+            return r;
+        }
+    };
+    if let Some(a) = &app {
+        r.api_key_masked = Some(a.api_key.masked());
+        r.secret_stored = !a.api_secret.is_empty();
+    }
+    let now = ctx.clock.now();
+    match load_session(store.as_ref(), &entries) {
+        Ok(Some(s)) if s.is_valid_at(now) => {
+            r.token = TokenState::Valid {
+                expires: format_ist(s.expires_at),
+                left: humanize_left(s.time_left(now)),
+                seconds: s.time_left(now).as_secs(),
+            };
+            if check && let Some(a) = &app {
+                r.check = Some(match ctx.kite.profile(&a.api_key, &s.access_token) {
+                    Ok(p) => Ok(format!(
+                        "Kite accepts the token ({} {})",
+                        p.user_name, p.user_id
+                    )),
+                    Err(e) => Err(format!("{e}")),
+                });
+            }
+        }
+        Ok(Some(s)) => {
+            r.token = TokenState::Expired {
+                at: format_ist(s.expires_at),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => r.store_error = Some(e.to_string()),
+    }
+    r.pending_rotation = matches!(store.get(&entries.pending()), Ok(Some(_)));
+    r
+}
+
+fn print_report(ctx: &Ctx<'_>, r: &Report) {
+    let marker = if r.name == ctx.profile { "*" } else { " " };
+    ctx.ui.say(format!(
+        "{marker} {}{} — client {}, {} plan{}",
+        r.name,
+        if ctx.sandbox { " (sandbox)" } else { "" },
+        r.meta.client_id,
+        plans::text(r.meta.plan).name,
+        if r.meta.verified {
+            ""
+        } else {
+            ", NOT verified (--skip-verify)"
+        }
+    ));
+    let store_note = if matches!(r.meta.store, crate::cli::StoreChoice::File) {
+        "  (plaintext file: chosen with --store file)"
+    } else {
+        ""
+    };
+    ctx.ui
+        .say(format!("    store       {}{store_note}", r.store));
+    if let Some(e) = &r.store_error {
+        ctx.ui.say(format!("    problem     {e}"));
+        return;
+    }
+    ctx.ui.say(format!(
+        "    api_key     {}",
+        r.api_key_masked.as_deref().unwrap_or("not stored")
+    ));
+    ctx.ui.say(format!(
+        "    api_secret  {}",
+        if r.secret_stored {
+            "stored"
+        } else {
+            "not stored"
+        }
+    ));
+    match &r.token {
+        TokenState::None => ctx.ui.say("    token       none — log in"),
+        TokenState::Valid { expires, left, .. } => ctx.ui.say(format!(
+            "    token       valid until {expires} IST (in {left})"
+        )),
+        TokenState::Expired { at } => ctx
+            .ui
+            .say(format!("    token       expired at {at} IST — log in")),
+    }
+    match &r.check {
+        Some(Ok(m)) => ctx.ui.say(format!("    check       {m}")),
+        Some(Err(m)) => ctx.ui.say(format!("    check       FAILED: {m}")),
+        None => {}
+    }
+    if r.pending_rotation {
+        ctx.ui
+            .say("    rotation    INTERRUPTED — run `kite-setup regenerate --resume` (or --abort)");
+    }
+    ctx.ui
+        .say(format!("    redirect    {}", r.meta.redirect_url));
+}
+
+fn to_json(ctx: &Ctx<'_>, r: &Report) -> serde_json::Value {
+    let token = match &r.token {
+        TokenState::None => json!({ "state": "none" }),
+        TokenState::Valid {
+            expires, seconds, ..
+        } => json!({ "state": "valid", "expires_ist": expires, "seconds_left": seconds }),
+        TokenState::Expired { at } => json!({ "state": "expired", "expired_ist": at }),
+    };
+    json!({
+        "name": r.name,
+        "selected": r.name == ctx.profile,
+        "sandbox": ctx.sandbox,
+        "client_id": r.meta.client_id,
+        "plan": plans::text(r.meta.plan).name,
+        "verified": r.meta.verified,
+        "store": r.store,
+        "store_error": r.store_error,
+        "api_key": r.api_key_masked,
+        "api_secret_stored": r.secret_stored,
+        "token": token,
+        "pending_rotation": r.pending_rotation,
+        "check": r.check.as_ref().map(|c| match c { Ok(m) => json!({"ok": true, "message": m}), Err(m) => json!({"ok": false, "message": m}) }),
+        "redirect_url": r.meta.redirect_url,
+        "usable": r.usable(),
+    })
+}

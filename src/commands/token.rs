@@ -1,0 +1,13 @@
+//! `kite-setup token`: today's access token on stdout and nothing else.
+
+use crate::error::Error;
+
+use super::Ctx;
+
+pub fn run(ctx: &Ctx<'_>) -> Result<u8, Error> {
+    let meta = ctx.require_profile()?;
+    let store = ctx.store_for(&meta)?;
+    let session = ctx.require_session(store.as_ref())?;
+    ctx.ui.data(&format!("{}\n", session.access_token.expose()));
+    Ok(0)
+}

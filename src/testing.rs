@@ -1,0 +1,237 @@
+//! Fakes for flow tests: a scripted Kite that behaves like the real one for one user,
+//! a store provider over `MemoryStore`, and a builder for a `Ctx` wired to fakes.
+#![cfg(test)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use url::Url;
+
+use crate::cli::StoreChoice;
+use crate::commands::{Ctx, StoreProvider};
+use crate::kite::{Kite, KiteError, SessionData, UserProfile};
+use crate::secret::Secret;
+use crate::store::{MemoryStore, Store, StoreError};
+
+/// A Kite for one user: every exchange succeeds with a fresh token unless a scripted
+/// failure is queued; records every call (never the secret).
+pub struct FakeKite {
+    pub user_id: String,
+    pub user_name: String,
+    pub now: Timestamp,
+    pub session_failures: Mutex<VecDeque<KiteError>>,
+    pub profile_failures: Mutex<VecDeque<KiteError>>,
+    pub invalidate_failures: Mutex<VecDeque<KiteError>>,
+    pub server_time_error: Mutex<Option<KiteError>>,
+    pub calls: Mutex<Vec<String>>,
+    /// api_secret values seen by create_session (to check which secret was used).
+    pub secrets_used: Mutex<Vec<String>>,
+    pub issued: Mutex<u32>,
+}
+
+impl FakeKite {
+    pub fn new(user_id: &str, now: Timestamp) -> Self {
+        Self {
+            user_id: user_id.into(),
+            user_name: "Test Trader".into(),
+            now,
+            session_failures: Mutex::default(),
+            profile_failures: Mutex::default(),
+            invalidate_failures: Mutex::default(),
+            server_time_error: Mutex::default(),
+            calls: Mutex::default(),
+            secrets_used: Mutex::default(),
+            issued: Mutex::new(0),
+        }
+    }
+
+    pub fn fail_session(&self, e: KiteError) {
+        self.session_failures.lock().unwrap().push_back(e);
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+/// Kite's envelope error with its exact message.
+pub fn kite_error(status: u16, error_type: &str, message: &str) -> KiteError {
+    KiteError::Api {
+        status,
+        error_type: crate::kite::ErrorType::parse(error_type),
+        message: message.into(),
+    }
+}
+
+impl Kite for FakeKite {
+    fn create_session(
+        &self,
+        _api_key: &Secret,
+        request_token: &str,
+        api_secret: &Secret,
+    ) -> Result<SessionData, KiteError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("create_session({request_token})"));
+        self.secrets_used
+            .lock()
+            .unwrap()
+            .push(api_secret.expose().to_string());
+        if let Some(e) = self.session_failures.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        let mut n = self.issued.lock().unwrap();
+        *n += 1;
+        let body = serde_json::json!({
+            "user_id": self.user_id, "user_name": self.user_name, "access_token": format!("faketoken{n:023}"),
+            "login_time": crate::session::format_ist(self.now),
+        });
+        Ok(serde_json::from_value(body).expect("session"))
+    }
+
+    fn profile(&self, _api_key: &Secret, _access_token: &Secret) -> Result<UserProfile, KiteError> {
+        self.calls.lock().unwrap().push("profile".into());
+        if let Some(e) = self.profile_failures.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        Ok(serde_json::from_value(
+            serde_json::json!({"user_id": self.user_id, "user_name": self.user_name}),
+        )
+        .expect("profile"))
+    }
+
+    fn invalidate(&self, _api_key: &Secret, _access_token: &Secret) -> Result<(), KiteError> {
+        self.calls.lock().unwrap().push("invalidate".into());
+        match self.invalidate_failures.lock().unwrap().pop_front() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn server_time(&self) -> Result<Timestamp, KiteError> {
+        match &*self.server_time_error.lock().unwrap() {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.now),
+        }
+    }
+
+    fn reachable(&self, _url: &Url) -> Result<(), KiteError> {
+        Ok(())
+    }
+}
+
+/// One `MemoryStore` for every choice.
+pub struct MemoryStores(pub Arc<MemoryStore>);
+
+impl StoreProvider for MemoryStores {
+    fn open(&self, choice: StoreChoice) -> Result<(Arc<dyn Store>, StoreChoice), StoreError> {
+        if let Some(e) = &*self.0.fail_with.lock().unwrap() {
+            return Err(e.clone());
+        }
+        Ok((self.0.clone() as Arc<dyn Store>, choice))
+    }
+}
+
+/// A free loopback port right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a browser does after Kite's login: GET the redirect URL with the given query
+/// (and the nonce taken from the login URL's `redirect_params`).
+pub fn follow_redirect(login_url: &Url, redirect_url: &str, query: &str) {
+    let params: Vec<(String, String)> = login_url.query_pairs().into_owned().collect();
+    let inner = params
+        .iter()
+        .find(|(k, _)| k == "redirect_params")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let target = format!("{redirect_url}?{query}&{inner}");
+    std::thread::spawn(move || {
+        let url = Url::parse(&target).unwrap();
+        let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+        for _ in 0..50 {
+            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+                use std::io::{Read, Write};
+                let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+                let _ = write!(
+                    s,
+                    "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                );
+                let mut buf = Vec::new();
+                let _ = s.read_to_end(&mut buf);
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    });
+}
+
+/// Keeps `Ctx`'s borrowed parts alive for a test.
+pub struct Harness {
+    pub kite: FakeKite,
+    pub store: Arc<MemoryStore>,
+    pub config_dir: tempfile::TempDir,
+    pub now: Timestamp,
+}
+
+impl Harness {
+    pub fn new(user_id: &str) -> Self {
+        let now: Timestamp = "2026-11-26T04:30:00Z".parse().unwrap(); // 10:00 IST
+        Self {
+            kite: FakeKite::new(user_id, now),
+            store: Arc::new(MemoryStore::default()),
+            config_dir: tempfile::tempdir().unwrap(),
+            now,
+        }
+    }
+}
+
+/// Builds a `Ctx` over fakes and runs `f` with it; returns what `f` returned and the
+/// captured stdout and stderr.
+pub fn with_ctx<T>(
+    h: &Harness,
+    prompter: &dyn crate::prompt::Prompter,
+    browser: &dyn crate::redirect::Browser,
+    interactive: bool,
+    stdin: &str,
+    f: impl FnOnce(&Ctx<'_>) -> T,
+) -> (T, String, String) {
+    let (ui, out, err) = crate::ui::Ui::captured();
+    let clock = crate::clock::FixedClock::at(h.now);
+    let stores = MemoryStores(h.store.clone());
+    let wait_ui = || -> Box<dyn crate::redirect::WaitUi> {
+        Box::new(crate::redirect::NoTtyWaitUi::new(std::io::sink()))
+    };
+    let stdin = stdin.to_string();
+    let read_line = move || -> std::io::Result<String> { Ok(stdin.clone()) };
+    let ctx = Ctx {
+        profile: "default".into(),
+        sandbox: false,
+        interactive,
+        json: false,
+        store_flag: None,
+        prompter,
+        kite: &h.kite,
+        endpoints: crate::kite::Endpoints::live(),
+        browser,
+        clock: &clock,
+        config: crate::profile::ConfigFile::new(h.config_dir.path().to_path_buf()),
+        stores: &stores,
+        ui: &ui,
+        wait_ui: &wait_ui,
+        sandbox_control: None,
+        read_stdin_line: &read_line,
+        browser_available: true,
+        self_browser: None,
+        self_play: std::cell::Cell::new(false),
+    };
+    let r = f(&ctx);
+    (r, out.text(), err.text())
+}
