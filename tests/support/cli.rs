@@ -1,0 +1,242 @@
+//! Running the real `kite-setup` binary in a world of its own: a private headless Secret
+//! Service, a sandbox process, private config and data directories, and a `$BROWSER` that
+//! behaves like a person's browser on an auto-approving Kite (it GETs the login URL and
+//! follows the redirect to kite-setup's listener).
+//!
+//! Use from a test file (the other two support files are needed as siblings):
+//! ```ignore
+//! #[path = "support/keyring.rs"] mod keyring_support;
+//! #[path = "support/sandbox.rs"] mod sandbox_support;
+//! #[path = "support/cli.rs"] mod cli_support;
+//! ```
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use crate::keyring_support::KeyringSession;
+use crate::sandbox_support::SandboxProcess;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kite-setup");
+
+/// A browser for an auto-approving sandbox: fetches the login URL and follows redirects.
+const BROWSER_SCRIPT: &str = r#"#!/usr/bin/env python3
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=10).read()
+"#;
+
+/// A free loopback port for a redirect URL, distinct within this test process.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Spread processes apart by pid so parallel test binaries rarely meet.
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 2_000) as u16 * 10,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let p = NEXT.fetch_add(1, Ordering::SeqCst);
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+pub fn redirect_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/kite-setup/callback")
+}
+
+/// The output of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: &Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the exit code is `code`.
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// An app created in the sandbox for the demo account.
+pub struct App {
+    pub api_key: String,
+    pub api_secret: String,
+    pub redirect_url: String,
+}
+
+/// One isolated world for the binary.
+pub struct World {
+    pub keyring: KeyringSession,
+    pub sandbox: SandboxProcess,
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub browser: PathBuf,
+    http: reqwest::blocking::Client,
+}
+
+impl World {
+    /// A real keyring and an auto-approving sandbox.
+    pub fn new() -> Self {
+        Self::with(KeyringSession::start(), SandboxProcess::auto_approve())
+    }
+
+    pub fn with(keyring: KeyringSession, sandbox: SandboxProcess) -> Self {
+        let config_dir = keyring.path().join("kite-setup-config");
+        let data_dir = keyring.path().join("kite-setup-data");
+        let browser = keyring.path().join("browser.py");
+        std::fs::write(&browser, BROWSER_SCRIPT).expect("write browser script");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        kite_setup::kite::client::install_tls_provider();
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        Self {
+            keyring,
+            sandbox,
+            config_dir,
+            data_dir,
+            browser,
+            http,
+        }
+    }
+
+    /// `kite-setup --sandbox-url URL ARGS...` with this world's environment (and nothing
+    /// else from the test's environment that could change behaviour).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.keyring.envs())
+            .env("KITE_SETUP_CONFIG_DIR", &self.config_dir)
+            .env("KITE_SETUP_DATA_DIR", &self.data_dir)
+            .env("BROWSER", &self.browser)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("NO_COLOR", "1")
+            .arg("--sandbox-url")
+            .arg(&self.sandbox.url)
+            .args(args);
+        cmd
+    }
+
+    /// Runs with `stdin` as standard input (not a terminal: --no-input is implied).
+    pub fn run(&self, args: &[&str], stdin: &str) -> Run {
+        run_command(self.command(args), stdin)
+    }
+
+    /// POST to the sandbox's control API.
+    pub fn control(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let resp = self
+            .http
+            .post(self.sandbox.at(path))
+            .json(body)
+            .send()
+            .expect("control API");
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().expect("control JSON")
+    }
+
+    /// A new app for the demo account with a free redirect port.
+    pub fn create_app(&self) -> App {
+        let redirect_url = redirect_url(free_port());
+        let v = self.control(
+            "/_sandbox/apps",
+            &serde_json::json!({"client_id": self.sandbox.client_id, "redirect_url": redirect_url, "plan": "personal"}),
+        );
+        App {
+            api_key: v["api_key"].as_str().expect("api_key").into(),
+            api_secret: v["api_secret"].as_str().expect("api_secret").into(),
+            redirect_url,
+        }
+    }
+
+    /// The argv of a non-interactive init for `app` (the secret goes on stdin).
+    pub fn init_args<'a>(&'a self, app: &'a App) -> Vec<&'a str> {
+        vec![
+            "init",
+            "--no-input",
+            "--client-id",
+            &self.sandbox.client_id,
+            "--api-key",
+            &app.api_key,
+            "--redirect-url",
+            &app.redirect_url,
+            "--plan",
+            "personal",
+            "--api-secret-stdin",
+            "--timeout",
+            "20",
+        ]
+    }
+
+    /// A verified sandbox profile `default`, set up through the binary.
+    pub fn set_up(&self) -> App {
+        let app = self.create_app();
+        self.run(&self.init_args(&app), &format!("{}\n", app.api_secret))
+            .expect(0);
+        app
+    }
+
+    /// Every file under the config and data dirs, with contents (to prove what is on disk).
+    pub fn files_on_disk(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        for root in [&self.config_dir, &self.data_dir] {
+            collect(root, &mut out);
+        }
+        out
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.push((p, b));
+        }
+    }
+}
+
+/// Runs a prepared command with `stdin` and collects its output.
+pub fn run_command(mut cmd: Command, stdin: &str) -> Run {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn kite-setup");
+    let mut input = child.stdin.take().expect("stdin");
+    let text = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(text.as_bytes());
+    });
+    let out = child.wait_with_output().expect("wait kite-setup");
+    let _ = writer.join();
+    Run::from(&out)
+}
