@@ -22,10 +22,10 @@ use crate::sandbox_support::SandboxProcess;
 pub const BIN: &str = env!("CARGO_BIN_EXE_kite-setup");
 
 /// A browser for an auto-approving sandbox: fetches the login URL and follows redirects.
-const BROWSER_SCRIPT: &str = r#"#!/usr/bin/env python3
+const BROWSER_SCRIPT: &str = r"#!/usr/bin/env python3
 import sys, urllib.request
 urllib.request.urlopen(sys.argv[1], timeout=10).read()
-"#;
+";
 
 /// A free loopback port for a redirect URL, distinct within this test process.
 pub fn free_port() -> u16 {
@@ -129,8 +129,10 @@ impl World {
     /// else from the test's environment that could change behaviour).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
+        #[allow(clippy::disallowed_methods)] // the child needs PATH to find python3 for $BROWSER
+        let path = std::env::var_os("PATH").unwrap_or_default();
         cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", path)
             .envs(self.keyring.envs())
             .env("KITE_SETUP_CONFIG_DIR", &self.config_dir)
             .env("KITE_SETUP_DATA_DIR", &self.data_dir)
