@@ -317,8 +317,11 @@ fn step_verify(
             .warn("secret or redirect URL will only show up at your first `kite-setup login`.");
         return Ok(None);
     }
-    ctx.ui
-        .say("Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.");
+    if !ctx.self_play.get() {
+        ctx.ui.say(
+            "Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.",
+        );
+    }
     loop {
         let creds = draft
             .creds
@@ -556,13 +559,28 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
     let flags = ctx.flags_prefix();
     ctx.ui.gap();
     ctx.ui.say("Next:");
-    ctx.ui.say(format!("  kite-setup{flags} exec -- python bot.py     # your script gets KITE_API_KEY and KITE_ACCESS_TOKEN"));
-    ctx.ui.say(format!(
-        "  eval \"$(kite-setup{flags} env)\"            # or put them in this shell"
-    ));
-    ctx.ui.say(format!(
-        "  kite-setup{flags} login                    # every morning: tokens die at 06:00 IST"
-    ));
+    let next = [
+        (
+            format!("kite-setup{flags} exec -- python bot.py"),
+            "your script gets KITE_API_KEY and KITE_ACCESS_TOKEN",
+        ),
+        (
+            format!("eval \"$(kite-setup{flags} env)\""),
+            "or put them in this shell",
+        ),
+        (
+            format!("kite-setup{flags} login"),
+            "every morning: tokens die at 06:00 IST",
+        ),
+    ];
+    let width = next
+        .iter()
+        .map(|(c, _)| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (command, why) in &next {
+        ctx.ui.say(format!("  {command:<width$}   # {why}"));
+    }
 }
 
 /// The non-interactive form: every value from flags, the secret from stdin.

@@ -128,6 +128,11 @@ fn show_url(ctx: &Ctx<'_>, url: &url::Url, no_browser: bool) {
         return;
     }
     match ctx.login_browser().open(url) {
+        Ok(BrowserOutcome::Opened) if ctx.self_play.get() => {
+            ctx.ui.say(
+                "(sandbox: kite-setup plays the browser and approves the login as the app's owner)",
+            );
+        }
         Ok(BrowserOutcome::Opened) => ctx.ui.say("(opened in your browser)"),
         Ok(BrowserOutcome::NotOpened(why)) => ctx
             .ui
