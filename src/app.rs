@@ -240,7 +240,11 @@ fn with_context<T>(
         ),
         None => (Endpoints::live(), SystemClock::default()),
     };
-    let kite = HttpKite::new(endpoints.clone())?;
+    crate::kite::client::check_endpoint(&endpoints.api)?;
+    let kite = LazyKite {
+        endpoints: endpoints.clone(),
+        client: std::sync::OnceLock::new(),
+    };
     let config = ConfigFile::new(config_dir()?);
 
     let browser_env = BrowserEnv {
@@ -364,6 +368,58 @@ impl StoreProvider for RealStores<'_> {
         };
         self.cache.borrow_mut().insert(choice, opened.clone());
         Ok(opened)
+    }
+}
+
+/// The HTTP client, built on first use: `token`, `env` and `exec` never talk to Kite, and
+/// building a TLS client (loading the system's root certificates) would cost them time.
+struct LazyKite {
+    endpoints: Endpoints,
+    client: std::sync::OnceLock<Result<HttpKite, crate::kite::KiteError>>,
+}
+
+impl LazyKite {
+    fn get(&self) -> Result<&HttpKite, crate::kite::KiteError> {
+        self.client
+            .get_or_init(|| HttpKite::new(self.endpoints.clone()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl crate::kite::Kite for LazyKite {
+    fn create_session(
+        &self,
+        api_key: &crate::secret::Secret,
+        request_token: &str,
+        api_secret: &crate::secret::Secret,
+    ) -> Result<crate::kite::SessionData, crate::kite::KiteError> {
+        self.get()?
+            .create_session(api_key, request_token, api_secret)
+    }
+
+    fn profile(
+        &self,
+        api_key: &crate::secret::Secret,
+        access_token: &crate::secret::Secret,
+    ) -> Result<crate::kite::UserProfile, crate::kite::KiteError> {
+        self.get()?.profile(api_key, access_token)
+    }
+
+    fn invalidate(
+        &self,
+        api_key: &crate::secret::Secret,
+        access_token: &crate::secret::Secret,
+    ) -> Result<(), crate::kite::KiteError> {
+        self.get()?.invalidate(api_key, access_token)
+    }
+
+    fn server_time(&self) -> Result<jiff::Timestamp, crate::kite::KiteError> {
+        self.get()?.server_time()
+    }
+
+    fn reachable(&self, url: &Url) -> Result<(), crate::kite::KiteError> {
+        self.get()?.reachable(url)
     }
 }
 
