@@ -22,6 +22,7 @@ mod sandbox_support;
 #[path = "support/webdriver.rs"]
 mod webdriver_support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 use expectrl::process::Termios;
 use expectrl::process::unix::WaitStatus;
 use expectrl::session::OsSession as Session;
-use expectrl::{Eof, Expect, Regex};
+use expectrl::{Captures, Eof, Expect, Needle, Regex};
 
 use cli_support::World;
 use keyring_support::KeyringSession;
@@ -54,13 +55,12 @@ impl Handoff {
             format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", urls.display()),
         )
         .expect("write $BROWSER script");
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         Self { script, urls }
     }
 
     /// The `n`th URL (0-based) the wizard opened, once it is there.
-    fn wait_for(&self, n: usize, s: &mut Session) -> String {
+    fn wait_for(&self, n: usize, t: &Terminal) -> String {
         let deadline = Instant::now() + STEP;
         loop {
             let text = std::fs::read_to_string(&self.urls).unwrap_or_default();
@@ -72,21 +72,11 @@ impl Handoff {
             if let Some(url) = complete.get(n) {
                 return (*url).to_string();
             }
-            if Instant::now() > deadline {
-                let mut rest = Vec::new();
-                let _ = s.get_process().is_alive();
-                let mut buf = [0u8; 8192];
-                while let Ok(k) = s.try_read(&mut buf) {
-                    if k == 0 {
-                        break;
-                    }
-                    rest.extend_from_slice(&buf[..k]);
-                }
-                panic!(
-                    "the wizard opened no URL #{n} in {STEP:?} (opened so far: {complete:?})\n--- terminal:\n{}",
-                    String::from_utf8_lossy(&rest)
-                );
-            }
+            assert!(
+                Instant::now() < deadline,
+                "the wizard opened no URL #{n} in {STEP:?} (opened so far: {complete:?})\n--- terminal so far:\n{}",
+                t.text()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -102,6 +92,8 @@ fn totp_now(secret_b32: &str) -> String {
         .with_secret(secret)
         .build()
         .expect("totp");
+    // The authenticator on a person's phone reads the wall clock; so does the sandbox.
+    #[allow(clippy::disallowed_methods)]
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -109,8 +101,40 @@ fn totp_now(secret_b32: &str) -> String {
     totp.generate(now).to_string()
 }
 
+/// `target/test-artifacts/` (beside the `tmp` dir cargo gives integration tests).
 fn artifacts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts")
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).join("test-artifacts")
+}
+
+/// The wizard's terminal, with everything it printed kept for checks and failure messages.
+struct Terminal {
+    s: Session,
+    seen: Vec<u8>,
+}
+
+impl Terminal {
+    fn expect<N: Needle>(&mut self, needle: N, what: &str) -> Captures {
+        match self.s.expect(needle) {
+            Ok(c) => {
+                self.seen.extend_from_slice(c.before());
+                self.seen.extend_from_slice(c.get(0).unwrap_or_default());
+                c
+            }
+            Err(e) => panic!(
+                "waiting for {what}: {e}\n--- terminal so far:\n{}",
+                self.text()
+            ),
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.s.send(text).expect("write to the PTY");
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen).into_owned()
+    }
 }
 
 /// Polls until the terminal's echo is off: the hidden prompt discards keys typed before
@@ -157,12 +181,15 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
     cmd.env("BROWSER", &handoff.script);
     let mut s = Session::spawn(cmd).expect("spawn init in a PTY");
     s.set_expect_timeout(Some(STEP));
+    let mut t = Terminal {
+        s,
+        seen: Vec::new(),
+    };
 
     // Step 1: the client ID, then the console opens in "the browser".
-    s.expect("Your Zerodha client ID")
-        .expect("client ID prompt");
-    s.send(format!("{}\r", sb.client_id)).unwrap();
-    let console_url = handoff.wait_for(0, &mut s);
+    t.expect("Your Zerodha client ID", "client ID prompt");
+    t.send(&format!("{}\r", sb.client_id));
+    let console_url = handoff.wait_for(0, &t);
     assert_eq!(
         console_url.trim_end_matches('/'),
         sb.console_url.trim_end_matches('/'),
@@ -178,20 +205,21 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
         sb.client_id,
         "signed in to the console"
     );
-    s.expect("Press Enter when you are logged in to the console")
-        .expect("console pause");
-    s.send("\r").unwrap();
+    t.expect(
+        "Press Enter when you are logged in to the console",
+        "console pause",
+    );
+    t.send("\r");
 
     // Step 2: the plan (Personal, the first item).
-    s.expect("Which plan").expect("plan prompt");
-    s.send("\r").unwrap();
+    t.expect("Which plan", "plan prompt");
+    t.send("\r");
 
     // Step 3: the redirect URL to register, read off the terminal.
-    let caps = s
-        .expect(Regex(
-            r"Redirect URL +(http://127\.0\.0\.1:[0-9]+/kite-setup/callback)",
-        ))
-        .expect("redirect URL shown");
+    let caps = t.expect(
+        Regex(r"Redirect URL +(http://127\.0\.0\.1:[0-9]+/kite-setup/callback)"),
+        "redirect URL shown",
+    );
     let redirect = String::from_utf8_lossy(caps.get(1).unwrap()).into_owned();
 
     // The browser creates the app with exactly that redirect URL.
@@ -212,16 +240,16 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
     assert!(browser.screenshot(&credentials_png) > 0);
 
     // Step 4: key and secret into the wizard, the secret only once echo is off.
-    s.expect("Lost it later?").expect("step 4");
-    s.expect("api_key").expect("api_key prompt");
-    s.send(format!("{api_key}\r")).unwrap();
-    s.expect("not shown while you type").expect("secret note");
-    s.expect("api_secret").expect("api_secret prompt");
-    wait_echo_off(&s);
-    s.send(format!("{api_secret}\r")).unwrap();
+    t.expect("Lost it later?", "step 4");
+    t.expect("api_key", "api_key prompt");
+    t.send(&format!("{api_key}\r"));
+    t.expect("not shown while you type", "secret note");
+    t.expect("api_secret", "api_secret prompt");
+    wait_echo_off(&t.s);
+    t.send(&format!("{api_secret}\r"));
 
     // Step 5: the wizard opens the login URL; the same browser logs in and authorises.
-    let login_url = handoff.wait_for(1, &mut s);
+    let login_url = handoff.wait_for(1, &t);
     assert!(
         login_url.starts_with(&sb.login_url) && login_url.contains(&api_key),
         "{login_url}"
@@ -254,11 +282,10 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
     assert!(browser.screenshot(&callback_png) > 0);
 
     // Steps 5-6 in the terminal: verified, stored, exit 0.
-    s.expect("Verified: Kite logged in").expect("verified");
-    s.expect("Profile default (sandbox) is ready")
-        .expect("summary");
-    s.expect(Eof).expect("the wizard ends");
-    let status = s.get_process().wait().expect("wait");
+    t.expect("Verified: Kite logged in", "verified");
+    t.expect("Profile default (sandbox) is ready", "summary");
+    t.expect(Eof, "the wizard ends");
+    let status = t.s.get_process().wait().expect("wait");
     assert!(
         matches!(status, WaitStatus::Exited(_, 0)),
         "exit status {status:?}"
@@ -285,9 +312,15 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
         !page_source.contains(token),
         "the callback page shows no access token"
     );
+    // The terminal never showed the secret (hidden prompt) nor the token.
+    let transcript = t.text();
+    assert!(
+        !transcript.contains(&api_secret) && !transcript.contains(token),
+        "a secret on the terminal:\n{transcript}"
+    );
 
     for png in [&credentials_png, &callback_png] {
-        let len = std::fs::metadata(png).map(|m| m.len()).unwrap_or(0);
+        let len = std::fs::metadata(png).map_or(0, |m| m.len());
         assert!(len > 0, "{} is missing or empty", png.display());
     }
     eprintln!(

@@ -146,7 +146,7 @@ impl WebDriver {
     }
 
     /// One WebDriver command; panics on a WebDriver error with its message.
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Value {
+    fn call(&self, method: &reqwest::Method, path: &str, body: Option<&Value>) -> Value {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.session));
@@ -170,11 +170,11 @@ impl WebDriver {
     }
 
     fn post(&self, path: &str, body: &Value) -> Value {
-        self.call(reqwest::Method::POST, path, Some(body))
+        self.call(&reqwest::Method::POST, path, Some(body))
     }
 
     fn get(&self, path: &str) -> Value {
-        self.call(reqwest::Method::GET, path, None)
+        self.call(&reqwest::Method::GET, path, None)
     }
 
     /// Navigates and waits for the page to load.
