@@ -128,6 +128,14 @@ impl World {
     /// `kite-setup --sandbox-url URL ARGS...` with this world's environment (and nothing
     /// else from the test's environment that could change behaviour).
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.live_command(&[]);
+        cmd.arg("--sandbox-url").arg(&self.sandbox.url).args(args);
+        cmd
+    }
+
+    /// `kite-setup ARGS...` in live mode (no sandbox flag) with this world's environment:
+    /// for paths that never reach Kite.
+    pub fn live_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         #[allow(clippy::disallowed_methods)] // the child needs PATH to find python3 for $BROWSER
         let path = std::env::var_os("PATH").unwrap_or_default();
@@ -139,8 +147,6 @@ impl World {
             .env("BROWSER", &self.browser)
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("NO_COLOR", "1")
-            .arg("--sandbox-url")
-            .arg(&self.sandbox.url)
             .args(args);
         cmd
     }
