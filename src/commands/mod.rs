@@ -11,6 +11,9 @@ pub mod login;
 pub mod login_flow;
 pub mod logout;
 pub mod plans;
+pub mod regenerate;
+#[cfg(test)]
+mod regenerate_tests;
 pub mod status;
 pub mod token;
 
