@@ -648,7 +648,7 @@ fn abort_asks_then_drops_only_the_pending_secret() {
             &abort,
             &Places::planted(),
         );
-        assert_eq!(r.map_or_else(|e| e.exit_code(), |c| c), code);
+        assert_eq!(r.unwrap_or_else(|e| e.exit_code()), code);
         assert_eq!(h.store.snapshot(), before);
     }
     let (r, _, err) = regenerate(
