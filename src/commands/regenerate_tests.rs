@@ -774,3 +774,33 @@ fn a_lost_secret_is_replaced_after_asking_for_the_api_key() {
     assert_eq!(main_secret(&h), NEW);
     assert_eq!(invalidations(&h), 0);
 }
+
+#[test]
+fn daily_commands_mention_an_interrupted_rotation_on_stderr_only() {
+    let (h, _) = interrupted_at_captured();
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::new();
+    let (r, out, err) = with_ctx(&h, &p, &b, false, "", super::token::run);
+    assert_eq!(r.unwrap(), 0);
+    assert_eq!(
+        out,
+        format!("{OLD_TOKEN}\n"),
+        "stdout stays the token alone"
+    );
+    assert!(err.contains("regenerate --resume"), "{err}");
+    let env_args = crate::cli::EnvArgs {
+        format: crate::cli::EnvFormat::Sh,
+        with_secret: false,
+        dotenv: None,
+        force: false,
+    };
+    let (r, out, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::env::run(ctx, &env_args, &|_| None)
+    });
+    assert_eq!(r.unwrap(), 0);
+    assert!(
+        out.contains("KITE_ACCESS_TOKEN") && !out.contains("rotation"),
+        "{out}"
+    );
+    assert!(err.contains("regenerate --resume"), "{err}");
+}
