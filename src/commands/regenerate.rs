@@ -771,9 +771,10 @@ fn leak_scan(ctx: &Ctx<'_>, rot: &Rotation, args: &RegenerateArgs, env: &Regener
     let home = env.home.as_deref().unwrap_or(&env.cwd);
     let plan = default_plan(&env.cwd, home, env.histfile.as_deref(), &args.scan);
     ctx.ui
-        .say("Searching the git work tree here (tracked, untracked and ignored files), shell");
-    ctx.ui
-        .say("history files and any --scan paths (places only, never values)…");
+        .say("Searching this directory (the whole git work tree when in one: tracked, untracked");
+    ctx.ui.say(
+        "and ignored files), shell history files and any --scan paths. Places only, never values…",
+    );
     let report = scan(&plan, &needles);
     let lines = report.summary_lines();
     for (i, line) in lines.iter().enumerate() {
