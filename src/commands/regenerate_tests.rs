@@ -804,3 +804,37 @@ fn daily_commands_mention_an_interrupted_rotation_on_stderr_only() {
     );
     assert!(err.contains("regenerate --resume"), "{err}");
 }
+
+#[test]
+fn a_crash_inside_the_swap_is_repaired_by_resume() {
+    // The main entry is written, the session entry is not: the step is still `Verified`
+    // with the new secret already in the main entry. Resume writes both again.
+    let h = Harness::new("AB1234");
+    let port = test_port();
+    set_up(&h, port);
+    *h.store.fail_writes_to.lock().unwrap() = Some(entries().session());
+    let a = RegenerateArgs {
+        yes: true,
+        api_secret_stdin: true,
+        no_scan: true,
+        ..args()
+    };
+    let (r, _, _) = regenerate_no_input(&h, port, &a, NEW);
+    assert_eq!(r.unwrap_err().exit_code(), 1);
+    assert_eq!(main_secret(&h), NEW, "main written before the failure");
+    assert_eq!(pending(&h).unwrap().step, "verified");
+    assert_eq!(session_token(&h), OLD_TOKEN);
+    assert_eq!(
+        invalidations(&h),
+        0,
+        "the old token still serves until the swap ends"
+    );
+
+    *h.store.fail_writes_to.lock().unwrap() = None;
+    let (r, _, err) = regenerate_no_input(&h, port, &resume_args(), "");
+    assert_eq!(r.unwrap(), 0, "{err}");
+    assert_eq!(main_secret(&h), NEW);
+    assert!(session_token(&h).starts_with("faketoken"));
+    assert!(pending(&h).is_none());
+    assert_eq!(invalidations(&h), 1);
+}
