@@ -156,13 +156,51 @@ fn run_command(ctx: &Ctx<'_>, command: &Command) -> Result<u8, Error> {
             };
             commands::doctor::run(ctx, &env)
         }
-        Command::Regenerate(_) => Err(Error::NotImplemented("regenerate")),
+        Command::Regenerate(a) => {
+            let env = commands::regenerate::RegenerateEnv {
+                cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+                home: dirs::home_dir(),
+                histfile: env_path("HISTFILE"),
+                abort_after: test_abort_after()?,
+            };
+            commands::regenerate::run(ctx, a, &env)
+        }
         Command::Logout => commands::logout::logout(ctx),
         Command::Remove(a) => commands::logout::remove(ctx, a),
         Command::Sandbox(_) | Command::Completions(_) => {
             unreachable!("dispatched before a context is built")
         }
     }
+}
+
+/// The crash-test hook of `regenerate`: `KITE_SETUP_TEST_ABORT_AFTER=<step>` makes the
+/// process abort right after that step of a rotation is persisted, as a `kill -9` would
+/// (tests/regenerate_cli.rs). Compiled into debug builds only (which is what `cargo test`
+/// runs): a release binary never reads the variable, so nobody's rotation can be cut short
+/// by a stray environment. An unknown step name is a usage error, not silently ignored.
+#[cfg(debug_assertions)]
+fn test_abort_after() -> Result<Option<commands::regenerate::Step>, Error> {
+    let Some(v) = std::env::var("KITE_SETUP_TEST_ABORT_AFTER")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    commands::regenerate::Step::parse(&v)
+        .map(Some)
+        .ok_or_else(|| {
+            Error::usage(
+                format!("KITE_SETUP_TEST_ABORT_AFTER={v:?} is not a rotation step"),
+                "use captured, verified, swapped, revoked or done (a test hook; unset it)",
+            )
+        })
+}
+
+/// Release builds: the crash-test hook does not exist.
+#[cfg(not(debug_assertions))]
+#[allow(clippy::unnecessary_wraps)]
+fn test_abort_after() -> Result<Option<commands::regenerate::Step>, Error> {
+    Ok(None)
 }
 
 /// Where the sandbox is for this run, and the in-process one if we had to start it.

@@ -110,12 +110,28 @@ pub struct AppCredentials {
     pub api_secret: Secret,
 }
 
-/// The pending entry's payload during `regenerate`.
+/// The pending entry's payload during `regenerate`: the new secret and everything needed
+/// to finish the rotation after a crash (it is a keyring entry, so secrets may live here).
+/// Fields after `step` were added with the rotation state machine; `#[serde(default)]`
+/// keeps older payloads readable.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingSecret {
+    /// The new api_secret.
     pub api_secret: Secret,
     /// The rotation step reached, persisted before each next step.
     pub step: String,
+    /// The app the new secret belongs to (checked against the main entry on resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Secret>,
+    /// The secret being replaced: needed for the leak scan after a resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_api_secret: Option<Secret>,
+    /// The access token issued with the old secret: revoked at Kite by the rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_access_token: Option<Secret>,
+    /// The session of the verifying login with the new secret, stored at the swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_session: Option<StoredSession>,
 }
 
 /// Reads a JSON payload from an entry.

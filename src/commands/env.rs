@@ -20,6 +20,7 @@ pub fn variables(
 ) -> Result<Vec<(&'static str, Secret)>, Error> {
     let meta = ctx.require_profile()?;
     let store = ctx.store_for(&meta)?;
+    ctx.mention_pending_rotation(store.as_ref());
     let creds = ctx.require_app(store.as_ref())?;
     let mut vars = vec![(API_KEY, creds.api_key.clone())];
     match ctx.require_session(store.as_ref()) {

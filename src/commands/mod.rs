@@ -11,6 +11,9 @@ pub mod login;
 pub mod login_flow;
 pub mod logout;
 pub mod plans;
+pub mod regenerate;
+#[cfg(test)]
+mod regenerate_tests;
 pub mod status;
 pub mod token;
 
@@ -207,7 +210,10 @@ impl Ctx<'_> {
     /// Tells the person about an interrupted rotation, if one is pending.
     pub fn mention_pending_rotation(&self, store: &dyn Store) {
         if let Ok(Some(_)) = store.get(&self.entries().pending()) {
-            self.ui.warn("a secret rotation was interrupted: run `kite-setup regenerate --resume` to finish it (or --abort)");
+            self.ui.warn(format!(
+                "a secret rotation was interrupted: run `kite-setup{} regenerate --resume` to finish it (or --abort)",
+                self.flags_prefix()
+            ));
         }
     }
 }

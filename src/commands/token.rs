@@ -7,6 +7,7 @@ use super::Ctx;
 pub fn run(ctx: &Ctx<'_>) -> Result<u8, Error> {
     let meta = ctx.require_profile()?;
     let store = ctx.store_for(&meta)?;
+    ctx.mention_pending_rotation(store.as_ref());
     let session = ctx.require_session(store.as_ref())?;
     ctx.ui.data(&format!("{}\n", session.access_token.expose()));
     Ok(0)
