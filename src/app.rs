@@ -76,7 +76,7 @@ fn harden_process() {
             );
         }
         let mut err = std::io::stderr();
-        let _ = write!(err, "\x1b[?25h\ninterrupted: nothing was changed\n");
+        let _ = write!(err, "\x1b[?25h\ninterrupted: no partial changes were made\n");
         let _ = err.flush();
         std::process::exit(i32::from(exit::INTERRUPTED));
     });
@@ -85,7 +85,7 @@ fn harden_process() {
 fn render_error(e: &Error) {
     let mut err = std::io::stderr().lock();
     if matches!(e, Error::Interrupted) {
-        let _ = writeln!(err, "\ninterrupted: nothing was changed");
+        let _ = writeln!(err, "\ninterrupted: no partial changes were made");
         return;
     }
     let _ = writeln!(err, "error: {e}");
