@@ -128,6 +128,14 @@ impl World {
     /// `kite-setup --sandbox-url URL ARGS...` with this world's environment (and nothing
     /// else from the test's environment that could change behaviour).
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.live_command(&[]);
+        cmd.arg("--sandbox-url").arg(&self.sandbox.url).args(args);
+        cmd
+    }
+
+    /// `kite-setup ARGS...` with this world's environment but WITHOUT the sandbox: live
+    /// mode (for what happens before any network call, such as the keyring pre-flight).
+    pub fn live_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         #[allow(clippy::disallowed_methods)] // the child needs PATH to find python3 for $BROWSER
         let path = std::env::var_os("PATH").unwrap_or_default();
@@ -139,10 +147,14 @@ impl World {
             .env("BROWSER", &self.browser)
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("NO_COLOR", "1")
-            .arg("--sandbox-url")
-            .arg(&self.sandbox.url)
             .args(args);
         cmd
+    }
+
+    /// Replaces the `$BROWSER` script (e.g. one that drives the sandbox's login form, or
+    /// one that never follows the link).
+    pub fn set_browser(&self, script: &str) {
+        std::fs::write(&self.browser, script).expect("write browser script");
     }
 
     /// Runs with `stdin` as standard input (not a terminal: --no-input is implied).
