@@ -33,7 +33,11 @@ fn help(args: &[&str]) -> String {
         .output()
         .expect("run kite-setup --help");
     assert!(out.status.success(), "{args:?}: {:?}", out.status);
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8 help")
 }
 

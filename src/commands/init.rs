@@ -577,13 +577,29 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
     let flags = ctx.flags_prefix();
     ctx.ui.gap();
     ctx.ui.say("Next:");
-    ctx.ui.say(format!("  kite-setup{flags} exec -- python bot.py     # your script gets KITE_API_KEY and KITE_ACCESS_TOKEN"));
-    ctx.ui.say(format!(
-        "  eval \"$(kite-setup{flags} env)\"            # or put them in this shell"
-    ));
-    ctx.ui.say(format!(
-        "  kite-setup{flags} login                    # every morning: tokens die at 06:00 IST"
-    ));
+    // The comments line up whatever flags the commands carry.
+    let next = [
+        (
+            format!("kite-setup{flags} exec -- python bot.py"),
+            "your script gets KITE_API_KEY and KITE_ACCESS_TOKEN",
+        ),
+        (
+            format!("eval \"$(kite-setup{flags} env)\""),
+            "or put them in this shell",
+        ),
+        (
+            format!("kite-setup{flags} login"),
+            "every morning: tokens die at 06:00 IST",
+        ),
+    ];
+    let width = next
+        .iter()
+        .map(|(c, _)| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (command, comment) in &next {
+        ctx.ui.say(format!("  {command:<width$}   # {comment}"));
+    }
 }
 
 /// The non-interactive form: every value from flags, the secret from stdin.
