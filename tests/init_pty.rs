@@ -26,9 +26,24 @@ use expectrl::{Eof, Expect, Regex, Session};
 
 type Pty = expectrl::session::OsSession;
 
+/// The wizard picks the lowest free port from 5123 when it shows the form, and binds it
+/// only at the login: two wizards verifying at once in this process would pick the same
+/// port. The tests that log in take turns (the others never bind a port).
+static LOGIN_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn login_port_turn() -> std::sync::MutexGuard<'static, ()> {
+    LOGIN_PORT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The wizard in a terminal: the world's command, run by `sh` after `stty echo`.
 fn spawn_wizard(w: &World, args: &[&str]) -> Pty {
-    let inner = w.command(args);
+    in_terminal(&w.command(args))
+}
+
+/// `inner` (program, arguments, environment) in a PTY whose echo is on, like a person's.
+fn in_terminal(inner: &Command) -> Pty {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(r#"stty echo && exec "$@""#)
@@ -183,6 +198,7 @@ fn through_step_3(s: &mut Screen, demo: &str) -> String {
 
 #[test]
 fn the_wizard_in_a_terminal_ends_with_verified_credentials_in_the_keyring() {
+    let _turn = login_port_turn();
     let w = World::new();
     let mut s = Screen::new(spawn_wizard(&w, &["init", "--timeout", "30"]));
     let demo = w.sandbox.client_id.clone();
@@ -329,5 +345,78 @@ fn a_bad_value_at_a_prompt_is_explained_and_asked_again() {
         screen.contains(&format!("Zerodha Client ID  {}", w.sandbox.client_id)),
         "the retyped lower-case ID is used, upper-cased:\n{screen}"
     );
+    assert!(w.files_on_disk().is_empty());
+}
+
+/// A wrong secret, diagnosed through the real sandbox; the retry menu re-asks only the
+/// secret (the key, the plan and the redirect URL are kept) and the second login works.
+#[test]
+fn a_wrong_secret_is_diagnosed_and_only_the_secret_is_asked_again() {
+    let _turn = login_port_turn();
+    let w = World::new();
+    let mut s = Screen::new(spawn_wizard(&w, &["init", "--timeout", "30"]));
+    let demo = w.sandbox.client_id.clone();
+    let redirect = through_step_3(&mut s, &demo);
+    let app = w.control(
+        "/_sandbox/apps",
+        &serde_json::json!({"client_id": demo, "redirect_url": redirect, "plan": "personal"}),
+    );
+    let key = app["api_key"].as_str().expect("api_key").to_string();
+    let secret = app["api_secret"].as_str().expect("api_secret").to_string();
+    s.expect("Step 4 of 6");
+    s.expect("api_key");
+    s.expect("›");
+    s.enter(&key);
+    s.expect("not shown while you type");
+    s.expect("api_secret");
+    s.expect("›");
+    s.wait_echo_off();
+    s.enter(&"w".repeat(32));
+    s.expect("Invalid checksum");
+    s.expect("What do you want to do?");
+    s.send("\r"); // the first choice: re-enter the api_secret
+    s.expect("· Re-enter the api_secret");
+    s.expect("api_secret");
+    s.expect("›");
+    s.wait_echo_off();
+    s.enter(&secret);
+    s.expect("Verified: Kite logged in");
+    s.expect("Next:");
+    assert_eq!(s.finish(), 0, "{}", s.plain());
+    let stored: serde_json::Value =
+        serde_json::from_str(&w.keyring.lookup("sandbox/default/app").expect("app entry"))
+            .expect("json");
+    assert_eq!(
+        stored["api_key"],
+        key.as_str(),
+        "the key typed first is kept"
+    );
+    assert_eq!(stored["api_secret"], secret.as_str());
+    let screen = s.plain();
+    assert_eq!(
+        screen.matches("? api_key").count(),
+        1,
+        "the key is asked once:\n{screen}"
+    );
+}
+
+/// Live mode on a machine with no D-Bus session: the keyring pre-flight fails before the
+/// first question, so nobody types a secret that cannot be stored.
+#[test]
+fn no_keyring_fails_before_the_first_question() {
+    let w = World::with(
+        keyring_support::KeyringSession::no_dbus(),
+        sandbox_support::SandboxProcess::auto_approve(),
+    );
+    let mut s = Screen::new(in_terminal(&w.live_command(&["init"])));
+    s.expect("error: ");
+    s.expect("hint: ");
+    assert_eq!(s.finish(), 1, "{}", s.plain());
+    let screen = s.plain();
+    assert!(
+        !screen.contains("client ID ("),
+        "asked a question first:\n{screen}"
+    );
+    assert!(screen.contains("--store keyutils"), "{screen}");
     assert!(w.files_on_disk().is_empty());
 }
