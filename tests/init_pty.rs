@@ -420,3 +420,24 @@ fn no_keyring_fails_before_the_first_question() {
     assert!(screen.contains("--store keyutils"), "{screen}");
     assert!(w.files_on_disk().is_empty());
 }
+
+/// An existing profile is never replaced without asking: the wizard says what exists and
+/// offers to keep it, replace it, or quit; quitting changes nothing.
+#[test]
+fn an_existing_profile_is_not_replaced_without_asking() {
+    let w = World::new();
+    let app = w.set_up();
+    let before = w.files_on_disk();
+    let entry = w.keyring.lookup("sandbox/default/app").expect("set up");
+    let mut s = Screen::new(spawn_wizard(&w, &["init"]));
+    s.expect("already exists");
+    s.expect(&app.redirect_url);
+    s.expect("Keep its app");
+    s.expect("Quit and change nothing");
+    s.send("\x1b[B\x1b[B\r"); // down, down, Enter
+    s.expect("· Quit and change nothing");
+    s.expect("Nothing was changed.");
+    assert_eq!(s.finish(), 0, "{}", s.plain());
+    assert_eq!(w.files_on_disk(), before);
+    assert_eq!(w.keyring.lookup("sandbox/default/app"), Some(entry));
+}
