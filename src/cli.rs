@@ -43,6 +43,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "KITE_SETUP_PROFILE",
+        hide_env_values = true,
         default_value = "default",
         value_name = "NAME"
     )]
