@@ -15,10 +15,18 @@ Exit codes:
   130  interrupted (Ctrl-C)
   exec passes on the child's exit code.";
 
+const INIT_EXAMPLES: &str = "\
+Examples:
+  kite-setup init                  the wizard, step by step, in a terminal
+  kite-setup --sandbox init        the same against a local emulated Kite, to try it out
+  pass show kite/api_secret |
+    kite-setup init --no-input --client-id AB1234 --api-key KEY --plan personal \\
+      --redirect-url http://127.0.0.1:5123/kite-setup/callback --api-secret-stdin";
+
 /// Sets up Zerodha Kite Connect API credentials safely: a guided wizard, verification
 /// against Kite, secrets only in the OS keyring, a daily browser login, hand-off to scripts.
 #[derive(Debug, Parser)]
-#[command(name = "kite-setup", version, about, after_help = EXIT_CODES, propagate_version = true)]
+#[command(name = "kite-setup", version, after_help = EXIT_CODES, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -26,14 +34,16 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes (listed after each command's own options in its help).
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Profile to use: one Kite app and client ID each.
     #[arg(
         long,
         global = true,
         env = "KITE_SETUP_PROFILE",
+        hide_env_values = true,
         default_value = "default",
         value_name = "NAME"
     )]
@@ -80,6 +90,7 @@ pub enum StoreChoice {
 pub enum Command {
     /// First-time setup: a guided wizard over the developer console, credentials verified
     /// by a real login, then stored in the OS keyring.
+    #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Daily login in the browser; stores today's access token (valid until 06:00 IST).
     Login(LoginArgs),
@@ -125,7 +136,8 @@ pub struct InitArgs {
     /// Read the api_secret from standard input (one line). Secrets are never flags.
     #[arg(long)]
     pub api_secret_stdin: bool,
-    /// Store without a verifying login. Nothing is checked: say so loudly.
+    /// Store without a verifying login: nothing is checked against Kite, so a wrong value
+    /// only shows up at the first `kite-setup login`.
     #[arg(long)]
     pub skip_verify: bool,
     /// Replace an existing profile without asking.

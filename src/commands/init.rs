@@ -318,9 +318,7 @@ fn step_verify(
         return Ok(None);
     }
     if !ctx.self_play.get() {
-        ctx.ui.say(
-            "Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.",
-        );
+        ctx.ui.say("Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.");
     }
     loop {
         let creds = draft
@@ -388,9 +386,30 @@ fn step_verify(
             "Try the login again" => {}
             _ => {
                 ctx.ui.say("Nothing was saved.");
-                return Err(failure.into_error(ctx, &draft.redirect_url));
+                return Err(verify_error(failure, ctx, draft));
             }
         }
+    }
+}
+
+/// A failed verification as init's final error. Kite refusing the credentials being set
+/// up means a wrong value (exit 1, the fix in the hint), not "login needed" (exit 4, which
+/// tells a script to run `kite-setup login` for a profile that does not exist yet).
+fn verify_error(failure: LoginFailure, ctx: &Ctx<'_>, draft: &Draft) -> Error {
+    match failure {
+        LoginFailure::Exchange(e) | LoginFailure::Profile(e) if e.is_token_error() => {
+            let msg = e.kite_message().unwrap_or_default();
+            let hint = if msg.contains("checksum") {
+                e.hint()
+            } else if msg.contains("Token is invalid") {
+                "run init again and finish the login within 5 minutes (a request token works once)"
+                    .into()
+            } else {
+                "check the api_key on the app's page, and that the app's subscription is active on the console's billing page".into()
+            };
+            Error::failed(e.to_string(), hint)
+        }
+        other => other.into_error(ctx, &draft.redirect_url),
     }
 }
 
@@ -559,6 +578,7 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
     let flags = ctx.flags_prefix();
     ctx.ui.gap();
     ctx.ui.say("Next:");
+    // The comments line up whatever flags the commands carry.
     let next = [
         (
             format!("kite-setup{flags} exec -- python bot.py"),
@@ -578,8 +598,8 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
         .map(|(c, _)| c.chars().count())
         .max()
         .unwrap_or(0);
-    for (command, why) in &next {
-        ctx.ui.say(format!("  {command:<width$}   # {why}"));
+    for (command, comment) in &next {
+        ctx.ui.say(format!("  {command:<width$}   # {comment}"));
     }
 }
 
@@ -687,7 +707,7 @@ fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
                 for line in &diagnosis {
                     ctx.ui.say(format!("  {line}"));
                 }
-                return Err(f.into_error(ctx, &draft.redirect_url));
+                return Err(verify_error(f, ctx, &draft));
             }
         }
     };

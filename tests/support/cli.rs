@@ -133,8 +133,8 @@ impl World {
         cmd
     }
 
-    /// `kite-setup ARGS...` in live mode (no sandbox flag) with this world's environment:
-    /// for paths that never reach Kite.
+    /// `kite-setup ARGS...` with this world's environment but WITHOUT the sandbox: live
+    /// mode (for what happens before any network call, such as the keyring pre-flight).
     pub fn live_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         #[allow(clippy::disallowed_methods)] // the child needs PATH to find python3 for $BROWSER
@@ -149,6 +149,12 @@ impl World {
             .env("NO_COLOR", "1")
             .args(args);
         cmd
+    }
+
+    /// Replaces the `$BROWSER` script (e.g. one that drives the sandbox's login form, or
+    /// one that never follows the link).
+    pub fn set_browser(&self, script: &str) {
+        std::fs::write(&self.browser, script).expect("write browser script");
     }
 
     /// Runs with `stdin` as standard input (not a terminal: --no-input is implied).
