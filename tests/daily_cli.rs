@@ -615,3 +615,80 @@ fn exec_stdout_and_stdin_belong_to_the_child() {
     assert_eq!(run.stdout, "line one\nline two\n");
     assert_eq!(run.stderr, "");
 }
+
+#[test]
+fn a_hostile_token_in_the_keyring_survives_the_shells_and_is_refused_for_dotenv() {
+    let w = World::new();
+    let app = w.set_up();
+    // A token no real Kite issues, planted in the keyring entry kite-setup reads.
+    let hostile = "it's $(touch pwned) `x` \"q\" \\ $HOME\nline2 ₹";
+    let mut session = stored_session(&w);
+    session["access_token"] = serde_json::Value::String(hostile.into());
+    w.keyring
+        .store("sandbox/default/session", &session.to_string());
+    assert_eq!(
+        w.run(&["token"], "").expect(0).stdout,
+        format!("{hostile}\n")
+    );
+
+    let dir = scratch(&w, "hostile");
+    let mut cmd = w.program("sh");
+    cmd.current_dir(&dir)
+        .arg("-c")
+        .arg(r#"eval "$("$BIN" --sandbox-url "$SBX" env)" || exit 9; printf %s "$KITE_ACCESS_TOKEN""#)
+        .env("BIN", BIN)
+        .env("SBX", &w.sandbox.url);
+    let sh = run_command(cmd, "").expect(0);
+    assert_eq!(sh.stdout, hostile);
+    assert!(!dir.join("pwned").exists(), "sh ran part of the token");
+
+    let fish_script = format!(
+        r#"{BIN} --sandbox-url {} env --format fish | source; or exit 9; printf %s "$KITE_ACCESS_TOKEN""#,
+        w.sandbox.url
+    );
+    let mut cmd = w.program("fish");
+    cmd.current_dir(&dir)
+        .args(["--no-config", "-c", &fish_script]);
+    let fish = run_command(cmd, "").expect(0);
+    assert_eq!(fish.stdout, hostile);
+    assert!(!dir.join("pwned").exists(), "fish ran part of the token");
+
+    // dotenv readers disagree about `$`: refused, exit 1, and the value is not shown.
+    for args in [
+        &["env", "--format", "dotenv"][..],
+        &["env", "--dotenv", dir.join(".env").to_str().unwrap()][..],
+    ] {
+        let refused = w.run(args, "").expect(1);
+        assert_eq!(refused.stdout, "");
+        assert!(
+            refused
+                .stderr
+                .contains("KITE_ACCESS_TOKEN cannot be written to a dotenv file"),
+            "{}",
+            refused.stderr
+        );
+        assert!(!refused.stderr.contains(hostile) && !refused.stderr.contains("pwned"));
+    }
+    assert!(!dir.join(".env").exists());
+
+    // An ordinary token: --dotenv writes the documented double-quoted form, mode 0600.
+    w.run(&["login", "--force", "--timeout", "20"], "")
+        .expect(0);
+    let token = stored_token(&w);
+    let path = dir.join(".env");
+    w.run(&["env", "--dotenv", path.to_str().unwrap()], "")
+        .expect(0);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!(
+            "KITE_API_KEY=\"{}\"\nKITE_ACCESS_TOKEN=\"{token}\"\n",
+            app.api_key
+        )
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
