@@ -205,10 +205,8 @@ fn daily_chain_login_token_env_exec_sdk_logout() {
         "exec's stdout is the child's, and nothing else; stderr: {}",
         sdk.stderr
     );
-    assert_eq!(
-        sdk.stderr, "",
-        "exec adds nothing on stderr when all is well"
-    );
+    // (stderr is the child's too: Python may warn there, so it is not asserted empty.)
+    assert!(!sdk.stderr.contains(&token), "the token on stderr");
 
     // exec: stdout is exactly the child's; the exit code is the child's.
     let printed = w
