@@ -690,3 +690,90 @@ fn a_hostile_token_in_the_keyring_survives_the_shells_and_is_refused_for_dotenv(
         assert_eq!(mode, 0o600);
     }
 }
+
+#[test]
+fn dotenv_file_is_refused_in_a_git_work_tree_unless_ignored_or_forced() {
+    let w = World::new();
+    w.set_up();
+    let repo = scratch(&w, "repo");
+    let git = |args: &[&str]| {
+        let ok = w
+            .program("git")
+            .current_dir(&repo)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("git")
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    let env_path = repo.join(".env");
+    let target = env_path.to_str().unwrap();
+
+    let refused = w.run(&["env", "--dotenv", target], "").expect(2);
+    assert!(refused.stderr.contains("not ignored"), "{}", refused.stderr);
+    assert!(!env_path.exists(), "nothing written");
+
+    w.run(&["env", "--dotenv", target, "--force"], "").expect(0);
+    assert!(env_path.exists());
+    std::fs::remove_file(&env_path).unwrap();
+
+    std::fs::write(repo.join(".gitignore"), ".env\n").unwrap();
+    let ok = w.run(&["env", "--dotenv", target], "").expect(0);
+    assert_eq!(ok.stdout, "", "the file, not stdout, gets the values");
+    assert!(ok.stderr.contains("mode 0600"), "{}", ok.stderr);
+    let token = stored_token(&w);
+    assert!(std::fs::read_to_string(&env_path).unwrap().contains(&token));
+}
+
+#[test]
+fn profiles_are_kept_apart_and_a_dead_token_is_still_forgotten_on_logout() {
+    let w = World::new();
+    let app = w.set_up();
+    // Another profile, by flag and by environment: nothing there, exit 4 with the init hint.
+    let other = w.run(&["--profile", "other", "token"], "").expect(4);
+    assert_eq!(other.stdout, "");
+    assert!(
+        other.stderr.contains("--profile other init"),
+        "{}",
+        other.stderr
+    );
+    let mut cmd = w.command(&["token"]);
+    cmd.env("KITE_SETUP_PROFILE", "other");
+    run_command(cmd, "").expect(4);
+    w.run(&["--profile", "default", "token"], "").expect(0);
+
+    // Kite already rejects the token (revoked elsewhere): logout still forgets it here.
+    let token = stored_token(&w);
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let resp = client
+        .delete(format!(
+            "{}/session/token?api_key={}&access_token={token}",
+            w.sandbox.api_url, app.api_key
+        ))
+        .header("X-Kite-Version", "3")
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success());
+    let logout = w.run(&["logout"], "").expect(0);
+    assert!(
+        logout.stderr.contains("already rejects"),
+        "{}",
+        logout.stderr
+    );
+    assert!(
+        logout.stderr.contains("Forgot the access token locally"),
+        "{}",
+        logout.stderr
+    );
+    assert!(w.keyring.lookup("sandbox/default/session").is_none());
+    assert!(
+        w.keyring.lookup("sandbox/default/app").is_some(),
+        "logout keeps the app credentials"
+    );
+}
