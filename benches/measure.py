@@ -54,6 +54,7 @@ def ms(times):
 
 
 def main():
+    load_before = os.getloadavg()[0]
     q = lambda s: "'" + s.replace("'", "'\\''") + "'"  # noqa: E731
     results = {}
     # Reading the two entries: run through sh so the pair of lookups is one command; the
@@ -111,7 +112,8 @@ def main():
     print(f"\nMachine: {os.cpu_count()} CPUs, {cpu}, {platform.system()} "
           f"{platform.release()}; {date}; "
           f"{'hyperfine ' + subprocess.run([HYPERFINE, '--version'], capture_output=True, text=True).stdout.split()[-1] if HYPERFINE else 'plain loop'}, "
-          f"{RUNS} runs (login {max(10, RUNS // 3)})\n")
+          f"{RUNS} runs (login {max(10, RUNS // 3)}); load average {load_before:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after (other work on the machine skews every figure)\n")
     print("| command | median | mean ± sd |")
     print("|---|---:|---:|")
     for name, times in results.items():
