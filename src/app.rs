@@ -76,7 +76,10 @@ fn harden_process() {
             );
         }
         let mut err = std::io::stderr();
-        let _ = write!(err, "\x1b[?25h\ninterrupted: no partial changes were made\n");
+        let _ = write!(
+            err,
+            "\x1b[?25h\ninterrupted: no partial changes were made\n"
+        );
         let _ = err.flush();
         std::process::exit(i32::from(exit::INTERRUPTED));
     });

@@ -491,27 +491,68 @@ fn no_secret_leaks_in_any_scenario() {
     // The leak playbook: the console issues a new secret; regenerate swaps it in. Old and
     // new secrets and tokens are all canaries (the scan reports places, never values).
     let before = a.canaries(&app);
-    let v = a.world.control(&format!("/_sandbox/apps/{key}/regenerate"), &serde_json::json!({}));
+    let v = a.world.control(
+        &format!("/_sandbox/apps/{key}/regenerate"),
+        &serde_json::json!({}),
+    );
     let new_secret = v["api_secret"].as_str().unwrap().to_string();
-    let cap = a.run("regenerate: no --yes", &["regenerate", "--no-input", "--api-secret-stdin"], &format!("{new_secret}\n"), none);
+    let cap = a.run(
+        "regenerate: no --yes",
+        &["regenerate", "--no-input", "--api-secret-stdin"],
+        &format!("{new_secret}\n"),
+        none,
+    );
     assert_eq!(cap.code, 2, "{}", cap.stderr);
-    let cap = a.run("regenerate: old secret again", &["regenerate", "--no-input", "--yes", "--api-secret-stdin", "--no-scan"], &format!("{}\n", app.api_secret), none);
+    let cap = a.run(
+        "regenerate: old secret again",
+        &[
+            "regenerate",
+            "--no-input",
+            "--yes",
+            "--api-secret-stdin",
+            "--no-scan",
+        ],
+        &format!("{}\n", app.api_secret),
+        none,
+    );
     assert_eq!(cap.code, 2, "{}", cap.stderr);
     let mut canaries = before.clone();
     canaries.push(("api_secret", new_secret.clone()));
     a.audit(&cap, none, &canaries, &key);
     let history = a.world.keyring.path().join("home").join(".bash_history");
     std::fs::create_dir_all(history.parent().unwrap()).unwrap();
-    std::fs::write(&history, format!("export KITE_API_SECRET={}\n", app.api_secret)).unwrap();
-    let cap = a.run("regenerate: swap and scan", &["regenerate", "--no-input", "--yes", "--api-secret-stdin"], &format!("{new_secret}\n"), none);
+    std::fs::write(
+        &history,
+        format!("export KITE_API_SECRET={}\n", app.api_secret),
+    )
+    .unwrap();
+    let cap = a.run(
+        "regenerate: swap and scan",
+        &["regenerate", "--no-input", "--yes", "--api-secret-stdin"],
+        &format!("{new_secret}\n"),
+        none,
+    );
     assert_eq!(cap.code, 0, "{}", cap.stderr);
-    assert!(cap.stderr.contains(".bash_history:1"), "the scan reports the old copy: {}", cap.stderr);
+    assert!(
+        cap.stderr.contains(".bash_history:1"),
+        "the scan reports the old copy: {}",
+        cap.stderr
+    );
     std::fs::remove_file(&history).unwrap();
-    let rotated = App { api_key: key.clone(), api_secret: new_secret.clone(), redirect_url: app.redirect_url.clone() };
+    let rotated = App {
+        api_key: key.clone(),
+        api_secret: new_secret.clone(),
+        redirect_url: app.redirect_url.clone(),
+    };
     let mut canaries = a.canaries(&rotated);
     canaries.extend(before.iter().cloned());
     a.audit(&cap, none, &canaries, &key);
-    let cap = a.run("regenerate --abort: nothing pending", &["regenerate", "--abort", "--no-input", "--yes"], "", none);
+    let cap = a.run(
+        "regenerate --abort: nothing pending",
+        &["regenerate", "--abort", "--no-input", "--yes"],
+        "",
+        none,
+    );
     a.audit(&cap, none, &canaries, &key);
     let app = rotated;
 

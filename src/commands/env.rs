@@ -45,6 +45,14 @@ pub fn run(
         args.format
     };
     let vars = variables(ctx, args.with_secret, false)?;
+    if (format == EnvFormat::Dotenv || args.dotenv.is_some())
+        && let Some((name, why)) = dotenv_unportable(&vars)
+    {
+        return Err(Error::failed(
+            format!("{name} cannot be written to a dotenv file: {why}"),
+            "use `kite-setup exec -- CMD`, or `kite-setup env --format sh|fish|json`",
+        ));
+    }
     if let Some(path) = &args.dotenv {
         if !args.force && in_git_worktree_unignored(path) == Some(true) {
             return Err(Error::usage(
@@ -135,8 +143,29 @@ pub fn quote_powershell(v: &str) -> String {
     format!("'{}'", v.replace('\'', "''"))
 }
 
-/// dotenv: double quotes with `\`, `"`, `$` and newlines escaped (python-dotenv, Node's
-/// dotenv and docker compose all read this form back verbatim).
+/// The first variable whose value no dotenv spelling carries verbatim to every common
+/// reader, and why. Inside double quotes python-dotenv keeps `\$` as two characters (and
+/// expands `${X}` however the value is quoted) while docker compose and Go's godotenv
+/// expand `$X` and read `\$` as `$`; and python-dotenv cannot read a quoted value that
+/// ends in a backslash (its `\"` swallows the closing quote). Such a value is refused
+/// rather than written for one reader to get wrong. (Kite's keys, secrets and tokens are
+/// letters and digits: this guards against the unexpected.)
+pub fn dotenv_unportable(vars: &[(&'static str, Secret)]) -> Option<(&'static str, &'static str)> {
+    vars.iter().find_map(|(k, v)| {
+        let v = v.expose();
+        if v.contains('$') {
+            Some((*k, "it contains `$`, which dotenv readers do not read back alike (python-dotenv keeps `\\$`, docker compose expands `$`)"))
+        } else if v.ends_with('\\') {
+            Some((*k, "it ends with a backslash, which python-dotenv misreads"))
+        } else {
+            None
+        }
+    })
+}
+
+/// dotenv: double quotes with `\`, `"`, `$` and newlines escaped. python-dotenv, docker
+/// compose and godotenv read this back verbatim for every value `dotenv_unportable`
+/// accepts; tests/env_quoting.rs checks python-dotenv and these rules.
 pub fn quote_dotenv(v: &str) -> String {
     let mut s = String::with_capacity(v.len() + 2);
     s.push('"');

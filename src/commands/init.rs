@@ -318,7 +318,9 @@ fn step_verify(
         return Ok(None);
     }
     if !ctx.self_play.get() {
-        ctx.ui.say("Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.");
+        ctx.ui.say(
+            "Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.",
+        );
     }
     loop {
         let creds = draft

@@ -157,6 +157,20 @@ impl World {
         std::fs::write(&self.browser, script).expect("write browser script");
     }
 
+    /// Any program with this world's environment (the same one `command` gives
+    /// kite-setup), e.g. a shell that runs kite-setup itself.
+    pub fn program(&self, program: &str) -> Command {
+        let kite = self.command(&[]);
+        let mut cmd = Command::new(program);
+        cmd.env_clear();
+        for (k, v) in kite.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        cmd
+    }
+
     /// Runs with `stdin` as standard input (not a terminal: --no-input is implied).
     pub fn run(&self, args: &[&str], stdin: &str) -> Run {
         run_command(self.command(args), stdin)
