@@ -100,6 +100,25 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// A whole number of seconds from `name` (for tests and slow links), if set and valid.
+fn env_secs(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=600).contains(s))
+        .map(Duration::from_secs)
+}
+
+/// The whole-call timeout for Kite's API: `KITE_SETUP_HTTP_TIMEOUT_SECS` (1-600) or 15 s.
+fn http_timeout() -> Duration {
+    env_secs("KITE_SETUP_HTTP_TIMEOUT_SECS").unwrap_or(crate::kite::client::TOTAL_TIMEOUT)
+}
+
+/// The per-call keyring timeout: `KITE_SETUP_KEYRING_TIMEOUT_SECS` (1-600) or 10 s.
+fn keyring_timeout() -> Duration {
+    env_secs("KITE_SETUP_KEYRING_TIMEOUT_SECS").unwrap_or(crate::store::DEFAULT_TIMEOUT)
+}
+
 fn config_dir() -> Result<PathBuf, Error> {
     env_path("KITE_SETUP_CONFIG_DIR")
         .or_else(|| dirs::config_dir().map(|d| d.join("kite-setup")))
@@ -240,7 +259,12 @@ fn with_context<T>(
         ),
         None => (Endpoints::live(), SystemClock::default()),
     };
-    let kite = HttpKite::new(endpoints.clone())?;
+    let total = http_timeout();
+    let kite = HttpKite::with_timeouts(
+        endpoints.clone(),
+        crate::kite::client::CONNECT_TIMEOUT.min(total),
+        total,
+    )?;
     let config = ConfigFile::new(config_dir()?);
 
     let browser_env = BrowserEnv {
@@ -265,6 +289,7 @@ fn with_context<T>(
         sandbox: sandbox.is_some(),
         cache: RefCell::default(),
         ui: &ui,
+        timeout: keyring_timeout(),
     };
     let wait_ui = move || -> Box<dyn WaitUi> {
         if stderr_tty && stdin_tty {
@@ -334,6 +359,7 @@ struct RealStores<'a> {
     sandbox: bool,
     cache: RefCell<HashMap<StoreChoice, OpenedStore>>,
     ui: &'a Ui,
+    timeout: Duration,
 }
 
 impl StoreProvider for RealStores<'_> {
@@ -344,16 +370,12 @@ impl StoreProvider for RealStores<'_> {
         let opened = match crate::store::backends::open_store(
             choice,
             &self.config_dir,
-            crate::store::DEFAULT_TIMEOUT,
+            self.timeout,
         ) {
             Ok(s) => (Arc::from(s), choice),
             Err(StoreError::Unavailable { .. }) if self.sandbox && choice == StoreChoice::Auto => {
                 let dir = self.config_dir.join("sandbox-store");
-                let s = crate::store::backends::open_store(
-                    StoreChoice::File,
-                    &dir,
-                    crate::store::DEFAULT_TIMEOUT,
-                )?;
+                let s = crate::store::backends::open_store(StoreChoice::File, &dir, self.timeout)?;
                 self.ui.warn(format!(
                     "No OS keyring here: sandbox secrets go to a plaintext file in {} (sandbox only; live profiles never do this)",
                     dir.display()

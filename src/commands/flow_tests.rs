@@ -967,6 +967,19 @@ fn status_exit_codes_and_no_secrets() {
         super::status::run(ctx, &StatusArgs { check: true })
     });
     assert_eq!(r.unwrap(), 4, "{err}");
+    // Kite failing at --check (503) is an error (exit 1), not "login needed" (exit 4).
+    h.kite
+        .profile_failures
+        .lock()
+        .unwrap()
+        .push_back(kite_error(503, "NetworkException", "Service unavailable."));
+    let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::status::run(ctx, &StatusArgs { check: true })
+    });
+    let e = r.unwrap_err();
+    assert_eq!(e.exit_code(), 1, "{err}");
+    assert!(e.to_string().contains("HTTP 503"), "{e}");
+    assert!(!err.contains("kite-setup login"), "{err}");
     // A pending rotation is reported.
     set_json_verified(
         h.store.as_ref(),

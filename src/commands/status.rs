@@ -23,6 +23,9 @@ struct Report {
     token: TokenState,
     pending_rotation: bool,
     check: Option<Result<String, String>>,
+    /// Why `--check` could not tell whether the token works (Kite or the network failed,
+    /// as opposed to Kite rejecting the token): an error, not "login needed".
+    check_failed: Option<crate::kite::KiteError>,
 }
 
 enum TokenState {
@@ -82,6 +85,14 @@ pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
             format!("run `kite-setup{} init`", ctx.flags_prefix()),
         ));
     }
+    if let Some(e) = selected.and_then(|r| r.check_failed.clone()) {
+        // Kite did not say whether the token works: a new login would not help.
+        let hint = e.hint();
+        return Err(Error::failed(
+            format!("could not check the token with Kite: {e}"),
+            hint,
+        ));
+    }
     if usable {
         Ok(0)
     } else {
@@ -104,6 +115,7 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         token: TokenState::None,
         pending_rotation: false,
         check: None,
+        check_failed: None,
     };
     let store = match ctx.stores.open(ctx.store_flag.unwrap_or(meta.store)) {
         Ok((s, _)) => s,
@@ -138,7 +150,13 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
                         "Kite accepts the token ({} {})",
                         p.user_name, p.user_id
                     )),
-                    Err(e) => Err(format!("{e}")),
+                    Err(e) => {
+                        let shown = format!("{e}");
+                        if !e.is_token_error() {
+                            r.check_failed = Some(e);
+                        }
+                        Err(shown)
+                    }
                 });
             }
         }
