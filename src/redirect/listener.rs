@@ -28,6 +28,10 @@ use super::wait::{WaitControl, WaitUi};
 /// How long one poll of the request queue lasts; the UI ticks once per slice.
 const SLICE: Duration = Duration::from_millis(100);
 
+/// The most header bytes a redirect may carry. A browser's redirect to 127.0.0.1 sends a
+/// few hundred bytes (a few KiB with cookies); anything far larger is not Kite's redirect.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// Why the listener could not be started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListenError {
@@ -227,6 +231,15 @@ impl Listener {
     fn judge(&self, request: &Request) -> Verdict {
         if *request.method() != Method::Get {
             return Verdict::Reject(405, "Only GET is answered here.".into());
+        }
+        let header_bytes: usize = request
+            .headers()
+            .iter()
+            .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len() + 4)
+            .sum::<usize>()
+            + request.url().len();
+        if header_bytes > MAX_HEADER_BYTES {
+            return Verdict::Reject(431, "Request header fields too large.".into());
         }
         let mut hosts = request
             .headers()
