@@ -26,6 +26,8 @@ struct Report {
     /// Why `--check` could not tell whether the token works (Kite or the network failed,
     /// as opposed to Kite rejecting the token): an error, not "login needed".
     check_failed: Option<crate::kite::KiteError>,
+    /// The store could not be read (absent, locked, hung): its own fix, not a login.
+    store_failed: Option<crate::store::StoreError>,
 }
 
 enum TokenState {
@@ -85,6 +87,10 @@ pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
             format!("run `kite-setup{} init`", ctx.flags_prefix()),
         ));
     }
+    if let Some(e) = selected.and_then(|r| r.store_failed.clone()) {
+        // A missing, locked or hung keyring: logging in would fail the same way.
+        return Err(Error::Store(e));
+    }
     if let Some(e) = selected.and_then(|r| r.check_failed.clone()) {
         // Kite did not say whether the token works: a new login would not help.
         let hint = e.hint();
@@ -116,11 +122,13 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         pending_rotation: false,
         check: None,
         check_failed: None,
+        store_failed: None,
     };
     let store = match ctx.stores.open(ctx.store_flag.unwrap_or(meta.store)) {
         Ok((s, _)) => s,
         Err(e) => {
             r.store_error = Some(e.to_string());
+            r.store_failed = Some(e);
             return r;
         }
     };
@@ -129,6 +137,7 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         Ok(a) => a,
         Err(e) => {
             r.store_error = Some(e.to_string());
+            r.store_failed = Some(e);
             return r;
         }
     };
@@ -166,7 +175,10 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
             }
         }
         Ok(None) => {}
-        Err(e) => r.store_error = Some(e.to_string()),
+        Err(e) => {
+            r.store_error = Some(e.to_string());
+            r.store_failed = Some(e);
+        }
     }
     r.pending_rotation = matches!(store.get(&entries.pending()), Ok(Some(_)));
     r
