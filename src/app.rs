@@ -198,6 +198,16 @@ fn resolve_sandbox(global: &GlobalArgs, ui: &Ui) -> Result<Option<SandboxSetup>,
                 "e.g. --sandbox-url http://127.0.0.1:5010",
             )
         })?;
+        if !crate::kite::client::is_loopback(&url) {
+            // The sandbox is local by definition; a remote "sandbox" would receive the
+            // api_key, checksums and tokens of every sandbox profile.
+            return Err(Error::usage(
+                format!(
+                    "--sandbox-url {u:?} is not a loopback address: a sandbox runs on this machine"
+                ),
+                "e.g. --sandbox-url http://127.0.0.1:5010 (start one with `kite-setup sandbox`)",
+            ));
+        }
         let client = SandboxClient::new(&url, Duration::from_secs(5))?;
         client.clock_offset().map_err(|_| {
             Error::failed(

@@ -204,6 +204,24 @@ impl World {
         cmd
     }
 
+    /// Like `command`, without `--sandbox-url` (for tests of that flag itself, or of live
+    /// mode with this world's keyring and directories).
+    pub fn command_raw(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        #[allow(clippy::disallowed_methods)] // the child needs PATH to find python3 for $BROWSER
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        cmd.env_clear()
+            .env("PATH", path)
+            .envs(self.keyring.envs())
+            .env("KITE_SETUP_CONFIG_DIR", &self.config_dir)
+            .env("KITE_SETUP_DATA_DIR", &self.data_dir)
+            .env("BROWSER", &self.browser)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("NO_COLOR", "1")
+            .args(args);
+        cmd
+    }
+
     /// Runs with `stdin` as standard input (not a terminal: --no-input is implied).
     pub fn run(&self, args: &[&str], stdin: &str) -> Run {
         run_command(self.command(args), stdin)
