@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cli_support::{App, Run, World, check_failure, run_command};
+use cli_support::{Run, World, check_failure, run_command};
 
 /// A profile name for `init` cases: it must still not exist afterwards.
 const NEW: &str = "fresh";
@@ -36,8 +36,7 @@ impl Tally {
         w: &World,
         case: &str,
         run: &Run,
-        code: i32,
-        fragment: &str,
+        (code, fragment): (i32, &str),
         before: &State,
         secrets: &[&str],
     ) {
@@ -73,6 +72,9 @@ impl Tally {
     }
 }
 
+/// Makes the pasted line from the login's nonce and the registered redirect URL.
+type Make = Box<dyn Fn(&str, &str) -> String>;
+
 #[derive(PartialEq, Eq)]
 struct State(cli_support::StoredState, cli_support::StoredState);
 
@@ -82,14 +84,7 @@ impl State {
     }
 }
 
-fn init_args<'a>(
-    w: &'a World,
-    app: &'a App,
-    client_id: &'a str,
-    api_key: &'a str,
-    redirect: &'a str,
-) -> Vec<&'a str> {
-    let _ = app;
+fn init_args<'a>(client_id: &'a str, api_key: &'a str, redirect: &'a str) -> Vec<&'a str> {
     vec![
         "--profile",
         NEW,
@@ -107,15 +102,6 @@ fn init_args<'a>(
         "--timeout",
         "5",
     ]
-    .into_iter()
-    .map(|s| {
-        if s == "@client" {
-            w.sandbox.client_id.as_str()
-        } else {
-            s
-        }
-    })
-    .collect()
 }
 
 /// Runs `login --paste --force`, reads the login URL from stderr, and answers with the
@@ -201,14 +187,13 @@ fn bad_input_corpus() {
     ];
     for (id, frag) in client_ids {
         let before = State::of(&w);
-        let args = init_args(&w, &app, id, &key, &good_redirect);
+        let args = init_args(id, &key, &good_redirect);
         let r = w.run(&args, &format!("{secret}\n"));
         t.check(
             &w,
             &format!("--client-id {id:?}"),
             &r,
-            2,
-            frag,
+            (2, frag),
             &before,
             &[&secret],
         );
@@ -227,14 +212,13 @@ fn bad_input_corpus() {
     ];
     for (k, frag) in api_keys {
         let before = State::of(&w);
-        let args = init_args(&w, &app, &cid, k, &good_redirect);
+        let args = init_args(&cid, k, &good_redirect);
         let r = w.run(&args, &format!("{secret}\n"));
         t.check(
             &w,
             &format!("--api-key {k:?}"),
             &r,
-            2,
-            frag,
+            (2, frag),
             &before,
             &[&secret],
         );
@@ -256,14 +240,13 @@ fn bad_input_corpus() {
     ];
     for (name, s, frag) in secrets {
         let before = State::of(&w);
-        let args = init_args(&w, &app, &cid, &key, &good_redirect);
+        let args = init_args(&cid, &key, &good_redirect);
         let r = w.run(&args, &format!("{s}\n"));
         t.check(
             &w,
             &format!("stdin: {name}"),
             &r,
-            2,
-            frag,
+            (2, frag),
             &before,
             &[s, &secret],
         );
@@ -297,29 +280,27 @@ fn bad_input_corpus() {
     ];
     for (u, frag) in redirects {
         let before = State::of(&w);
-        let args = init_args(&w, &app, &cid, &key, u);
+        let args = init_args(&cid, &key, u);
         let r = w.run(&args, &format!("{secret}\n"));
         t.check(
             &w,
             &format!("--redirect-url {u:?}"),
             &r,
-            2,
-            frag,
+            (2, frag),
             &before,
             &[&secret],
         );
     }
     {
         let before = State::of(&w);
-        let mut args = init_args(&w, &app, &cid, &key, &good_redirect);
+        let mut args = init_args(&cid, &key, &good_redirect);
         args.retain(|a| *a != "--api-secret-stdin");
         let r = w.run(&args, &format!("{secret}\n"));
         t.check(
             &w,
             "no --api-secret-stdin",
             &r,
-            2,
-            "--api-secret-stdin",
+            (2, "--api-secret-stdin"),
             &before,
             &[&secret],
         );
@@ -330,8 +311,7 @@ fn bad_input_corpus() {
             &w,
             "init with --client-id only",
             &r,
-            2,
-            "--api-key",
+            (2, "--api-key"),
             &before,
             &[],
         );
@@ -341,8 +321,7 @@ fn bad_input_corpus() {
             &w,
             "init over an existing profile",
             &r,
-            2,
-            "already exists",
+            (2, "already exists"),
             &before,
             &[&secret],
         );
@@ -364,8 +343,7 @@ fn bad_input_corpus() {
             &w,
             &format!("--sandbox-url {u:?}"),
             &r,
-            code,
-            frag,
+            (code, frag),
             &before,
             &[],
         );
@@ -373,7 +351,6 @@ fn bad_input_corpus() {
 
     // --- login --paste --------------------------------------------------------------------
     let redirect = app.redirect_url.clone();
-    type Make = Box<dyn Fn(&str, &str) -> String>;
     let pastes: Vec<(&str, Make, i32, &str)> = vec![
         (
             "no request_token",
@@ -487,7 +464,14 @@ fn bad_input_corpus() {
     for (name, make, code, frag) in &pastes {
         let before = State::of(&w);
         let r = paste_run(&w, make.as_ref(), &redirect);
-        t.check(&w, &format!("paste: {name}"), &r, *code, frag, &before, &[]);
+        t.check(
+            &w,
+            &format!("paste: {name}"),
+            &r,
+            (*code, frag),
+            &before,
+            &[],
+        );
     }
 
     // --- bad profile names --------------------------------------------------------------
@@ -507,8 +491,7 @@ fn bad_input_corpus() {
             &w,
             &format!("--profile {name:?} status"),
             &r,
-            2,
-            "profile name",
+            (2, "profile name"),
             &before,
             &[],
         );
@@ -522,8 +505,7 @@ fn bad_input_corpus() {
             &w,
             "--profile \"a/b\" init",
             &r,
-            2,
-            "profile name",
+            (2, "profile name"),
             &before,
             &[&secret],
         );
@@ -562,8 +544,7 @@ fn bad_input_corpus() {
                 &w,
                 &format!("corrupt config #{i}: {}", args[0]),
                 &r,
-                1,
-                "config file",
+                (1, "config file"),
                 &before,
                 &[&secret],
             );

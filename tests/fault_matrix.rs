@@ -21,6 +21,10 @@ use serde_json::{Value, json};
 const HTTP_TIMEOUT_SECS: &str = "2";
 const DELAY_MS: u64 = 3_500;
 
+/// The exit code a Kite/network failure gives, for every command: 1 (none of these faults
+/// means that a new login is needed, which would be 4).
+const KITE_FAILURE_EXIT: i32 = 1;
+
 /// A marker inside injected bodies: it must never reach the terminal.
 const BODY_MARKER: &str = "MARKER-7f3a-body-must-not-be-echoed";
 
@@ -115,12 +119,6 @@ impl Cmd {
         }
     }
 
-    /// The exit code a Kite/network failure gives: 1 everywhere (none of these means a
-    /// new login is needed).
-    fn exit_code(self) -> i32 {
-        1
-    }
-
     fn run(self, w: &World, app: &App) -> Run {
         let env = [("KITE_SETUP_HTTP_TIMEOUT_SECS", HTTP_TIMEOUT_SECS)];
         match self {
@@ -169,7 +167,7 @@ fn run_group(cmd: Cmd) -> Tally {
                 .filter(|l| l.starts_with("error: ") || l.starts_with("hint: "))
                 .collect();
             println!("{case}: exit {}\n  {}", run.code, shown.join("\n  "));
-            let mut problems = check_failure(&run, cmd.exit_code(), &f.expect);
+            let mut problems = check_failure(&run, KITE_FAILURE_EXIT, &f.expect);
             if problems.iter().any(|p| p == "PANIC") {
                 t.panics += 1;
             }

@@ -108,10 +108,26 @@ impl Broken {
     }
 }
 
-/// The commands under test: argv, stdin, and whether a profile exists beforehand.
-fn commands() -> Vec<(&'static str, Vec<&'static str>, String, bool)> {
+/// A command under test: argv, stdin, and whether a profile exists beforehand.
+struct Case {
+    name: &'static str,
+    args: Vec<&'static str>,
+    stdin: String,
+    with_profile: bool,
+}
+
+fn case(name: &'static str, args: Vec<&'static str>, stdin: String, with_profile: bool) -> Case {
+    Case {
+        name,
+        args,
+        stdin,
+        with_profile,
+    }
+}
+
+fn commands() -> Vec<Case> {
     vec![
-        (
+        case(
             "init --no-input",
             vec![
                 "init",
@@ -129,11 +145,11 @@ fn commands() -> Vec<(&'static str, Vec<&'static str>, String, bool)> {
             format!("{SECRET}\n"),
             false,
         ),
-        ("login", vec!["login"], String::new(), true),
-        ("token", vec!["token"], String::new(), true),
-        ("status", vec!["status"], String::new(), true),
-        ("env", vec!["env"], String::new(), true),
-        ("logout", vec!["logout"], String::new(), true),
+        case("login", vec!["login"], String::new(), true),
+        case("token", vec!["token"], String::new(), true),
+        case("status", vec!["status"], String::new(), true),
+        case("env", vec!["env"], String::new(), true),
+        case("logout", vec!["logout"], String::new(), true),
     ]
 }
 
@@ -208,17 +224,9 @@ struct Tally {
     problems: Vec<String>,
 }
 
-fn one_case(
-    ks: &KeyringSession,
-    broken: Broken,
-    name: &str,
-    args: &[&str],
-    stdin: &str,
-    with_profile: bool,
-    timeout: Option<u64>,
-    t: &mut Tally,
-) {
-    let d = dirs(with_profile);
+fn one_case(ks: &KeyringSession, broken: Broken, c: &Case, timeout: Option<u64>, t: &mut Tally) {
+    let (name, args, stdin) = (c.name, &c.args, c.stdin.as_str());
+    let d = dirs(c.with_profile);
     let before = snapshot(ks, &d);
     let started = Instant::now();
     let r = run(ks, &d, args, stdin, timeout);
@@ -275,20 +283,11 @@ fn one_case(
 fn group(broken: Broken) -> Tally {
     let ks = broken.session();
     let mut t = Tally::default();
-    for (name, args, stdin, with_profile) in commands() {
-        if matches!(broken, Broken::LockedEmpty) && with_profile {
+    for c in commands() {
+        if matches!(broken, Broken::LockedEmpty) && c.with_profile {
             continue;
         }
-        one_case(
-            &ks,
-            broken,
-            name,
-            &args,
-            &stdin,
-            with_profile,
-            Some(TIMEOUT_SECS),
-            &mut t,
-        );
+        one_case(&ks, broken, &c, Some(TIMEOUT_SECS), &mut t);
     }
     t
 }
@@ -308,16 +307,8 @@ fn keyring_failures() {
     handles.push(std::thread::spawn(|| {
         let ks = Broken::Frozen.session();
         let mut t = Tally::default();
-        one_case(
-            &ks,
-            Broken::Frozen,
-            "token",
-            &["token"],
-            "",
-            true,
-            None,
-            &mut t,
-        );
+        let c = case("token", vec!["token"], String::new(), true);
+        one_case(&ks, Broken::Frozen, &c, None, &mut t);
         t
     }));
     let mut total = Tally::default();
