@@ -65,22 +65,18 @@ impl Broken {
                 s.store("default/session", "{}");
                 // org.freedesktop.Secret.Service.Lock needs no prompt (unlocking does).
                 let out = s
-                    .command("timeout")
+                    .command("dbus-send")
                     .args([
-                        "10",
-                        "gdbus",
-                        "call",
                         "--session",
-                        "--dest",
-                        "org.freedesktop.secrets",
-                        "--object-path",
+                        "--print-reply",
+                        "--reply-timeout=5000",
+                        "--dest=org.freedesktop.secrets",
                         "/org/freedesktop/secrets",
-                        "--method",
                         "org.freedesktop.Secret.Service.Lock",
-                        "['/org/freedesktop/secrets/collection/login']",
+                        "array:objpath:/org/freedesktop/secrets/collection/login",
                     ])
                     .output()
-                    .expect("gdbus call Lock");
+                    .expect("dbus-send Lock (package dbus)");
                 assert!(
                     out.status.success(),
                     "Lock: {}{}",
