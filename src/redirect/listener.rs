@@ -232,15 +232,6 @@ impl Listener {
         if *request.method() != Method::Get {
             return Verdict::Reject(405, "Only GET is answered here.".into());
         }
-        let header_bytes: usize = request
-            .headers()
-            .iter()
-            .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len() + 4)
-            .sum::<usize>()
-            + request.url().len();
-        if header_bytes > MAX_HEADER_BYTES {
-            return Verdict::Reject(431, "Request header fields too large.".into());
-        }
         let mut hosts = request
             .headers()
             .iter()
@@ -259,6 +250,9 @@ impl Listener {
             return Verdict::Reject(404, "Not found.".into());
         }
         match check_listener_query(query, &self.nonce) {
+            Ok(_) if header_bytes(request) > MAX_HEADER_BYTES => {
+                Verdict::Reject(431, "Request header fields too large.".into())
+            }
             Ok(callback) => Verdict::Accept(callback),
             Err(CallbackError::Cancelled) => Verdict::Cancelled,
             Err(CallbackError::NonceMismatch) => Verdict::Reject(
@@ -271,6 +265,16 @@ impl Listener {
             ),
         }
     }
+}
+
+/// The size of a request's head: the URL and every header line.
+fn header_bytes(request: &Request) -> usize {
+    request
+        .headers()
+        .iter()
+        .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len() + 4)
+        .sum::<usize>()
+        + request.url().len()
 }
 
 enum Verdict {
