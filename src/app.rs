@@ -103,6 +103,25 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// A whole number of seconds from `name` (for tests and slow links), if set and valid.
+fn env_secs(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=600).contains(s))
+        .map(Duration::from_secs)
+}
+
+/// The whole-call timeout for Kite's API: `KITE_SETUP_HTTP_TIMEOUT_SECS` (1-600) or 15 s.
+fn http_timeout() -> Duration {
+    env_secs("KITE_SETUP_HTTP_TIMEOUT_SECS").unwrap_or(crate::kite::client::TOTAL_TIMEOUT)
+}
+
+/// The per-call keyring timeout: `KITE_SETUP_KEYRING_TIMEOUT_SECS` (1-600) or 10 s.
+fn keyring_timeout() -> Duration {
+    env_secs("KITE_SETUP_KEYRING_TIMEOUT_SECS").unwrap_or(crate::store::DEFAULT_TIMEOUT)
+}
+
 fn config_dir() -> Result<PathBuf, Error> {
     env_path("KITE_SETUP_CONFIG_DIR")
         .or_else(|| dirs::config_dir().map(|d| d.join("kite-setup")))
@@ -220,6 +239,16 @@ fn resolve_sandbox(global: &GlobalArgs, ui: &Ui) -> Result<Option<SandboxSetup>,
                 "e.g. --sandbox-url http://127.0.0.1:5010",
             )
         })?;
+        if !crate::kite::client::is_loopback(&url) {
+            // The sandbox is local by definition; a remote "sandbox" would receive the
+            // api_key, checksums and tokens of every sandbox profile.
+            return Err(Error::usage(
+                format!(
+                    "--sandbox-url {u:?} is not a loopback address: a sandbox runs on this machine"
+                ),
+                "e.g. --sandbox-url http://127.0.0.1:5010 (start one with `kite-setup sandbox`)",
+            ));
+        }
         let client = SandboxClient::new(&url, Duration::from_secs(5))?;
         client.clock_offset().map_err(|_| {
             Error::failed(
@@ -284,6 +313,7 @@ fn with_context<T>(
     crate::kite::client::check_endpoint(&endpoints.api)?;
     let kite = LazyKite {
         endpoints: endpoints.clone(),
+        timeout: http_timeout(),
         client: std::sync::OnceLock::new(),
     };
     let config = ConfigFile::new(config_dir()?);
@@ -310,6 +340,7 @@ fn with_context<T>(
         sandbox: sandbox.is_some(),
         cache: RefCell::default(),
         ui: &ui,
+        timeout: keyring_timeout(),
     };
     let wait_ui = move || -> Box<dyn WaitUi> {
         if stderr_tty && stdin_tty {
@@ -379,6 +410,7 @@ struct RealStores<'a> {
     sandbox: bool,
     cache: RefCell<HashMap<StoreChoice, OpenedStore>>,
     ui: &'a Ui,
+    timeout: Duration,
 }
 
 impl StoreProvider for RealStores<'_> {
@@ -389,16 +421,12 @@ impl StoreProvider for RealStores<'_> {
         let opened = match crate::store::backends::open_store(
             choice,
             &self.config_dir,
-            crate::store::DEFAULT_TIMEOUT,
+            self.timeout,
         ) {
             Ok(s) => (Arc::from(s), choice),
             Err(StoreError::Unavailable { .. }) if self.sandbox && choice == StoreChoice::Auto => {
                 let dir = self.config_dir.join("sandbox-store");
-                let s = crate::store::backends::open_store(
-                    StoreChoice::File,
-                    &dir,
-                    crate::store::DEFAULT_TIMEOUT,
-                )?;
+                let s = crate::store::backends::open_store(StoreChoice::File, &dir, self.timeout)?;
                 self.ui.warn(format!(
                     "No OS keyring here: sandbox secrets go to a plaintext file in {} (sandbox only; live profiles never do this)",
                     dir.display()
@@ -416,6 +444,8 @@ impl StoreProvider for RealStores<'_> {
 /// building a TLS client (loading the system's root certificates) would cost them time.
 struct LazyKite {
     endpoints: Endpoints,
+    /// The whole-call timeout (`KITE_SETUP_HTTP_TIMEOUT_SECS`, default 15 s).
+    timeout: Duration,
     client: std::sync::OnceLock<Result<HttpKite, crate::kite::KiteError>>,
 }
 

@@ -88,7 +88,8 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage { .. } => exit::USAGE,
+            // `--profile` with a name that cannot be one is a usage error like any bad flag.
+            Error::Usage { .. } | Error::Config(ConfigError::BadProfileName(_)) => exit::USAGE,
             Error::LoginNeeded { .. } => exit::LOGIN_NEEDED,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Failed { .. }

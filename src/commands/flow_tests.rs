@@ -712,6 +712,38 @@ fn login_by_paste_reads_the_redirected_url_from_stdin() {
 }
 
 #[test]
+fn login_whose_profile_check_fails_revokes_the_unstored_token() {
+    let h = Harness::new("AB1234");
+    let port = test_port();
+    set_up(&h, port);
+    let before = h.store.snapshot();
+    h.kite
+        .profile_failures
+        .lock()
+        .unwrap()
+        .push_back(kite_error(503, "NetworkException", "Service unavailable."));
+    let p = ScriptedPrompter::new(vec![]);
+    let b = kite_browser(port, OK_QUERY);
+    let (r, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::login::run(
+            ctx,
+            &LoginArgs {
+                timeout: 5,
+                force: true,
+                ..LoginArgs::default()
+            },
+        )
+    });
+    assert_eq!(r.unwrap_err().exit_code(), 1);
+    assert_eq!(h.store.snapshot(), before);
+    let calls = h.kite.calls();
+    assert!(
+        calls.last().is_some_and(|c| c.starts_with("invalidate")),
+        "the new token is revoked: {calls:?}"
+    );
+}
+
+#[test]
 fn login_rejected_by_kite_exits_4_and_keeps_the_old_session() {
     let h = Harness::new("AB1234");
     let port = test_port();
@@ -967,6 +999,19 @@ fn status_exit_codes_and_no_secrets() {
         super::status::run(ctx, &StatusArgs { check: true })
     });
     assert_eq!(r.unwrap(), 4, "{err}");
+    // Kite failing at --check (503) is an error (exit 1), not "login needed" (exit 4).
+    h.kite
+        .profile_failures
+        .lock()
+        .unwrap()
+        .push_back(kite_error(503, "NetworkException", "Service unavailable."));
+    let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::status::run(ctx, &StatusArgs { check: true })
+    });
+    let e = r.unwrap_err();
+    assert_eq!(e.exit_code(), 1, "{err}");
+    assert!(e.to_string().contains("HTTP 503"), "{e}");
+    assert!(!err.contains("kite-setup login"), "{err}");
     // A pending rotation is reported.
     set_json_verified(
         h.store.as_ref(),

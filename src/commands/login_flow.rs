@@ -104,10 +104,15 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
             got: data.user_id,
         });
     }
-    let profile = ctx
-        .kite
-        .profile(&p.creds.api_key, &data.access_token)
-        .map_err(LoginFailure::Profile)?;
+    let profile = match ctx.kite.profile(&p.creds.api_key, &data.access_token) {
+        Ok(profile) => profile,
+        Err(e) => {
+            // The token will not be stored: revoke it (best effort) so it does not stay
+            // alive at Kite until 06:00 with nobody holding it.
+            let _ = ctx.kite.invalidate(&p.creds.api_key, &data.access_token);
+            return Err(LoginFailure::Profile(e));
+        }
+    };
     let login_time = parse_login_time(&data.login_time).unwrap_or_else(|| ctx.clock.now());
     Ok(LoginOutcome {
         session: StoredSession {

@@ -23,6 +23,11 @@ struct Report {
     token: TokenState,
     pending_rotation: bool,
     check: Option<Result<String, String>>,
+    /// Why `--check` could not tell whether the token works (Kite or the network failed,
+    /// as opposed to Kite rejecting the token): an error, not "login needed".
+    check_failed: Option<crate::kite::KiteError>,
+    /// The store could not be read (absent, locked, hung): its own fix, not a login.
+    store_failed: Option<crate::store::StoreError>,
 }
 
 enum TokenState {
@@ -82,6 +87,18 @@ pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
             format!("run `kite-setup{} init`", ctx.flags_prefix()),
         ));
     }
+    if let Some(e) = selected.and_then(|r| r.store_failed.clone()) {
+        // A missing, locked or hung keyring: logging in would fail the same way.
+        return Err(Error::Store(e));
+    }
+    if let Some(e) = selected.and_then(|r| r.check_failed.clone()) {
+        // Kite did not say whether the token works: a new login would not help.
+        let hint = e.hint();
+        return Err(Error::failed(
+            format!("could not check the token with Kite: {e}"),
+            hint,
+        ));
+    }
     if usable {
         Ok(0)
     } else {
@@ -104,11 +121,14 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         token: TokenState::None,
         pending_rotation: false,
         check: None,
+        check_failed: None,
+        store_failed: None,
     };
     let store = match ctx.stores.open(ctx.store_flag.unwrap_or(meta.store)) {
         Ok((s, _)) => s,
         Err(e) => {
             r.store_error = Some(e.to_string());
+            r.store_failed = Some(e);
             return r;
         }
     };
@@ -117,6 +137,7 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         Ok(a) => a,
         Err(e) => {
             r.store_error = Some(e.to_string());
+            r.store_failed = Some(e);
             return r;
         }
     };
@@ -138,7 +159,13 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
                         "Kite accepts the token ({} {})",
                         p.user_name, p.user_id
                     )),
-                    Err(e) => Err(format!("{e}")),
+                    Err(e) => {
+                        let shown = format!("{e}");
+                        if !e.is_token_error() {
+                            r.check_failed = Some(e);
+                        }
+                        Err(shown)
+                    }
                 });
             }
         }
@@ -148,7 +175,10 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
             }
         }
         Ok(None) => {}
-        Err(e) => r.store_error = Some(e.to_string()),
+        Err(e) => {
+            r.store_error = Some(e.to_string());
+            r.store_failed = Some(e);
+        }
     }
     r.pending_rotation = matches!(store.get(&entries.pending()), Ok(Some(_)));
     r

@@ -103,9 +103,8 @@ pub fn decode<T: DeserializeOwned>(
         let data = env
             .data
             .ok_or_else(|| KiteError::Malformed("a success answer without data".into()))?;
-        return serde_json::from_value(data).map_err(|e| {
-            KiteError::Malformed(format!("unexpected data: {}", sanitize(&e.to_string())))
-        });
+        return serde_json::from_value(data)
+            .map_err(|e| KiteError::Malformed(format!("unexpected data: {}", data_error(&e))));
     }
 
     if (300..400).contains(&status) {
@@ -153,6 +152,31 @@ fn describe_body(content_type: Option<&str>, body: &[u8]) -> String {
         format!("an HTML page ({} bytes)", body.len())
     } else {
         format!("a {ct} body of {} bytes", body.len())
+    }
+}
+
+/// What was wrong with `data`, naming our fields and types but never a value from the
+/// body: serde quotes the offending value (`invalid type: string "…"`), which may be a
+/// token in the wrong place.
+fn data_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if text.starts_with("missing field") || text.starts_with("duplicate field") {
+        // The field name is ours.
+        return sanitize(&text);
+    }
+    let (head, expected) = match text.split_once(", expected ") {
+        Some((h, x)) => (h, Some(x)),
+        None => (text.as_str(), None),
+    };
+    let kind = head
+        .split(['"', '`', '\''])
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let kind = kind.trim_end_matches(':');
+    match expected {
+        Some(x) if !x.contains(['"', '`']) => sanitize(&format!("{kind}, expected {x}")),
+        _ => sanitize(kind),
     }
 }
 
@@ -328,6 +352,24 @@ mod tests {
 
         let err = decode::<UserProfile>(302, None, b"").unwrap_err();
         assert!(matches!(err, KiteError::Redirected { status: 302 }));
+    }
+
+    #[test]
+    fn mistyped_data_is_described_without_its_value() {
+        let body =
+            br#"{"status":"success","data":{"user_id":"AB1234","access_token":12345678901234}}"#;
+        let e = decode::<SessionData>(200, Some("application/json"), body).unwrap_err();
+        let shown = e.to_string();
+        assert!(!shown.contains("12345678901234"), "{shown}");
+        assert!(shown.contains("invalid type: integer"), "{shown}");
+        let body = br#"{"status":"success","data":"tok3nVALUEabc"}"#;
+        let e = decode::<UserProfile>(200, Some("application/json"), body).unwrap_err();
+        let shown = e.to_string();
+        assert!(!shown.contains("tok3nVALUEabc"), "{shown}");
+        assert!(shown.contains("expected struct UserProfile"), "{shown}");
+        let body = br#"{"status":"success","data":{"user_name":"x"}}"#;
+        let e = decode::<UserProfile>(200, Some("application/json"), body).unwrap_err();
+        assert!(e.to_string().contains("missing field `user_id`"), "{e}");
     }
 
     #[test]

@@ -28,6 +28,10 @@ use super::wait::{WaitControl, WaitUi};
 /// How long one poll of the request queue lasts; the UI ticks once per slice.
 const SLICE: Duration = Duration::from_millis(100);
 
+/// The most header bytes a redirect may carry. A browser's redirect to 127.0.0.1 sends a
+/// few hundred bytes (a few KiB with cookies); anything far larger is not Kite's redirect.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// Why the listener could not be started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListenError {
@@ -246,6 +250,9 @@ impl Listener {
             return Verdict::Reject(404, "Not found.".into());
         }
         match check_listener_query(query, &self.nonce) {
+            Ok(_) if header_bytes(request) > MAX_HEADER_BYTES => {
+                Verdict::Reject(431, "Request header fields too large.".into())
+            }
             Ok(callback) => Verdict::Accept(callback),
             Err(CallbackError::Cancelled) => Verdict::Cancelled,
             Err(CallbackError::NonceMismatch) => Verdict::Reject(
@@ -258,6 +265,16 @@ impl Listener {
             ),
         }
     }
+}
+
+/// The size of a request's head: the URL and every header line.
+fn header_bytes(request: &Request) -> usize {
+    request
+        .headers()
+        .iter()
+        .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len() + 4)
+        .sum::<usize>()
+        + request.url().len()
 }
 
 enum Verdict {

@@ -76,6 +76,65 @@ impl Run {
     }
 }
 
+/// A snapshot of everything stored for one profile (see `World::stored_state`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredState {
+    pub app: Option<String>,
+    pub session: Option<String>,
+    pub pending: Option<String>,
+    pub files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl StoredState {
+    /// Which parts differ from `other`, by name only (never the values).
+    pub fn diff(&self, other: &Self) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        if self.app != other.app {
+            d.push("app entry");
+        }
+        if self.session != other.session {
+            d.push("session entry");
+        }
+        if self.pending != other.pending {
+            d.push("pending entry");
+        }
+        if self.files != other.files {
+            d.push("files on disk");
+        }
+        d
+    }
+}
+
+/// Checks the shape every failure must have: the exit code, exactly one `error:` line
+/// containing `fragment`, a non-empty `hint:` line, and no panic. Returns what is wrong.
+pub fn check_failure(run: &Run, code: i32, fragment: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if run.stderr.contains("panicked") || run.code == 101 {
+        problems.push("PANIC".to_string());
+    }
+    if run.code != code {
+        problems.push(format!("exit {} (wanted {code})", run.code));
+    }
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    match errors.as_slice() {
+        [one] if one.contains(fragment) => {}
+        [one] => problems.push(format!("error line {one:?} lacks {fragment:?}")),
+        other => problems.push(format!("{} error: lines (wanted 1)", other.len())),
+    }
+    if !run
+        .stderr
+        .lines()
+        .any(|l| l.starts_with("hint: ") && l.len() > "hint: ".len() + 5)
+    {
+        problems.push("no hint: line".into());
+    }
+    problems
+}
+
 /// An app created in the sandbox for the demo account.
 pub struct App {
     pub api_key: String,
@@ -174,6 +233,45 @@ impl World {
     /// Runs with `stdin` as standard input (not a terminal: --no-input is implied).
     pub fn run(&self, args: &[&str], stdin: &str) -> Run {
         run_command(self.command(args), stdin)
+    }
+
+    /// Like `run`, with extra environment variables (e.g. the test timeouts).
+    pub fn run_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run_command(cmd, stdin)
+    }
+
+    /// GET a sandbox control path as JSON (e.g. `/_sandbox/state`).
+    pub fn control_get(&self, path: &str) -> serde_json::Value {
+        let resp = self
+            .http
+            .get(self.sandbox.at(path))
+            .send()
+            .expect("control API");
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().expect("control JSON")
+    }
+
+    /// Faults injected and not yet used up.
+    pub fn pending_faults(&self) -> usize {
+        self.control_get("/_sandbox/state")["faults"]
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+
+    /// What a command could change: the profile's keyring entries (app, session, pending)
+    /// and every file under the config and data dirs.
+    pub fn stored_state(&self, profile: &str) -> StoredState {
+        let entry = |e: &str| self.keyring.lookup(&format!("sandbox/{profile}/{e}"));
+        StoredState {
+            app: entry("app"),
+            session: entry("session"),
+            pending: entry("pending"),
+            files: self.files_on_disk(),
+        }
     }
 
     /// POST to the sandbox's control API.
