@@ -452,7 +452,13 @@ struct LazyKite {
 impl LazyKite {
     fn get(&self) -> Result<&HttpKite, crate::kite::KiteError> {
         self.client
-            .get_or_init(|| HttpKite::new(self.endpoints.clone()))
+            .get_or_init(|| {
+                HttpKite::with_timeouts(
+                    self.endpoints.clone(),
+                    crate::kite::client::CONNECT_TIMEOUT.min(self.timeout),
+                    self.timeout,
+                )
+            })
             .as_ref()
             .map_err(Clone::clone)
     }

@@ -471,7 +471,7 @@ fn no_secret_leaks_in_any_scenario() {
             "/user/profile",
             serde_json::json!({"status": 500}),
             vec!["status", "--check"],
-            4,
+            1,
         ),
         (
             "logout: 503",
