@@ -307,17 +307,18 @@ mod tests {
         }
     }
 
-    fn exec_argv(args: &[&str]) -> (ExecArgs, Vec<String>) {
-        let cli = Cli::try_parse_from(args).expect("parses");
+    /// Parses `line` as a whole command line; the exec args and the child's argv.
+    fn exec_argv(line: &[&str]) -> (ExecArgs, Vec<String>) {
+        let cli = Cli::try_parse_from(line).expect("parses");
         let Command::Exec(e) = cli.command else {
-            panic!("not exec: {args:?}");
+            panic!("not exec: {line:?}");
         };
-        let argv = e
+        let child = e
             .command
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        (e, argv)
+        (e, child)
     }
 
     #[test]
