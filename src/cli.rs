@@ -99,6 +99,8 @@ pub enum Command {
     /// Print KITE_API_KEY and KITE_ACCESS_TOKEN for a shell or a dotenv file.
     Env(EnvArgs),
     /// Run a command with KITE_API_KEY and KITE_ACCESS_TOKEN in its environment.
+    // The usage shows the `--` that product.md writes (clap would print `<CMD>...` alone).
+    #[command(override_usage = "kite-setup exec [OPTIONS] -- <CMD>...")]
     Exec(ExecArgs),
     /// Show profiles, what is stored (masked) and how long the token lives.
     Status(StatusArgs),
@@ -303,5 +305,52 @@ mod tests {
                 && n != "with-secret";
             assert!(!takes_secret, "flag --{n} looks like it takes a secret");
         }
+    }
+
+    /// Parses `line` as a whole command line; the exec args and the child's argv.
+    fn exec_argv(line: &[&str]) -> (ExecArgs, Vec<String>) {
+        let cli = Cli::try_parse_from(line).expect("parses");
+        let Command::Exec(e) = cli.command else {
+            panic!("not exec: {line:?}");
+        };
+        let child = e
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        (e, child)
+    }
+
+    #[test]
+    fn exec_usage_shows_the_double_dash() {
+        let mut cmd = Cli::command();
+        let exec = cmd.find_subcommand_mut("exec").expect("exec");
+        let usage = exec.render_usage().to_string();
+        assert_eq!(usage, "Usage: kite-setup exec [OPTIONS] -- <CMD>...");
+    }
+
+    #[test]
+    fn exec_takes_everything_after_the_double_dash() {
+        let (_, argv) = exec_argv(&["kite-setup", "exec", "--", "python3", "-c", "print(1)"]);
+        assert_eq!(argv, ["python3", "-c", "print(1)"]);
+        // Arguments that look like options, even kite-setup's own, belong to the command.
+        let (e, argv) = exec_argv(&[
+            "kite-setup",
+            "exec",
+            "--",
+            "-x",
+            "--with-secret",
+            "--help",
+            "--",
+        ]);
+        assert_eq!(argv, ["-x", "--with-secret", "--help", "--"]);
+        assert!(!e.with_secret);
+        let (e, argv) = exec_argv(&["kite-setup", "exec", "--with-secret", "--", "env"]);
+        assert_eq!(argv, ["env"]);
+        assert!(e.with_secret);
+        // Without `--` it still parses (usage shows the safe form).
+        let (_, argv) = exec_argv(&["kite-setup", "exec", "python3", "-V"]);
+        assert_eq!(argv, ["python3", "-V"]);
+        assert!(Cli::try_parse_from(["kite-setup", "exec", "--"]).is_err());
     }
 }

@@ -42,6 +42,17 @@ fn terminal_ui_child() {
     let mut t = rustix::termios::tcgetattr(&stdin).unwrap();
     t.local_modes.insert(rustix::termios::LocalModes::ECHO);
     rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &t).unwrap();
+    // An 80-column terminal: the spinner line must fit it whole (it is cut at 79).
+    rustix::termios::tcsetwinsize(
+        &stdin,
+        rustix::termios::Winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .unwrap();
     println!("BEFORE {}", modes());
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -88,8 +99,12 @@ fn child() -> (Session, u16, String) {
         .unwrap()
         .parse()
         .unwrap();
-    // The first spinner line is drawn after the key reader switched the mode.
-    s.expect("Waiting for the login in your browser").unwrap();
+    // The first spinner line is drawn after the key reader switched the mode; at 80
+    // columns it is whole, countdown and both keys (not cut with "…").
+    s.expect(Regex(
+        "Waiting for the browser login… 0:[0-9]{2} left · p: paste URL · Ctrl-C: cancel",
+    ))
+    .unwrap();
     (s, port, before)
 }
 

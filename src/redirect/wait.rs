@@ -66,12 +66,12 @@ impl TerminalWaitUi {
             frame.to_string()
         };
         let keys = if self.keys.is_some() {
-            "p: paste the redirected URL instead, Ctrl-C: cancel"
+            "p: paste URL · Ctrl-C: cancel"
         } else {
             "Ctrl-C: cancel"
         };
         let text = format!(
-            "{spinner} Waiting for the login in your browser… {} left — {keys}",
+            "{spinner} Waiting for the browser login… {} left · {keys}",
             format_remaining(remaining)
         );
         match self.term.size_checked() {

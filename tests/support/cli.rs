@@ -105,6 +105,19 @@ impl StoredState {
     }
 }
 
+/// A string in a keyring entry's JSON payload at a JSON pointer (`/api_secret`,
+/// `/new_session/access_token`); `None` when the entry, the field or the payload is absent.
+pub fn payload_str(payload: Option<&str>, pointer: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(payload?).ok()?;
+    v.pointer(pointer)?.as_str().map(str::to_string)
+}
+
+/// A keyring entry's JSON payload at a JSON pointer, whatever its type (`""` is the whole).
+pub fn payload_value(payload: Option<&str>, pointer: &str) -> Option<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(payload?).ok()?;
+    v.pointer(pointer).cloned()
+}
+
 /// Checks the shape every failure must have: the exit code, exactly one `error:` line
 /// containing `fragment`, a non-empty `hint:` line, and no panic. Returns what is wrong.
 pub fn check_failure(run: &Run, code: i32, fragment: &str) -> Vec<String> {
@@ -284,6 +297,31 @@ impl World {
             .expect("control API");
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
         resp.json().expect("control JSON")
+    }
+
+    /// "Regenerate secret" on the sandbox console for `api_key` (control API); the new
+    /// api_secret. The old one stops working at once; tokens issued before stay alive.
+    pub fn regenerate_at_console(&self, api_key: &str) -> String {
+        self.control(
+            &format!("/_sandbox/apps/{api_key}/regenerate"),
+            &serde_json::json!({}),
+        )["api_secret"]
+            .as_str()
+            .expect("api_secret")
+            .to_string()
+    }
+
+    /// The HTTP status the sandbox answers `GET /user/profile` with for this token (200
+    /// alive, 403 dead). Not through any injected fault: call it with none pending.
+    pub fn profile_status(&self, api_key: &str, token: &str) -> u16 {
+        self.http
+            .get(self.sandbox.at("/user/profile"))
+            .header("X-Kite-Version", "3")
+            .header("Authorization", format!("token {api_key}:{token}"))
+            .send()
+            .expect("GET /user/profile")
+            .status()
+            .as_u16()
     }
 
     /// A new app for the demo account with a free redirect port.
