@@ -222,7 +222,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                     "plaintext copies",
                     Verdict::Fail,
                     format!("found at {}", places.join(", ")),
-                    Some("delete those copies; if one was ever shared or committed, run `kite-setup regenerate`".into()),
+                    Some(format!("delete those copies; if one was ever shared or committed, run `kite-setup{} regenerate`", ctx.flags_prefix())),
                 ));
             }
         }
@@ -231,7 +231,10 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 "rotation",
                 Verdict::Fail,
                 "a secret rotation was interrupted",
-                Some("run `kite-setup regenerate --resume` (or --abort)".into()),
+                Some(format!(
+                    "run `kite-setup{} regenerate --resume` (or --abort)",
+                    ctx.flags_prefix()
+                )),
             ));
         }
     }

@@ -382,8 +382,8 @@ fn fresh(
             return Err(Error::login_needed(
                 format!("no api_key is stored for profile {}", ctx.profile_label()),
                 format!(
-                    "run `kite-setup{} regenerate` in a terminal to enter it, or `kite-setup init --force`",
-                    ctx.flags_prefix()
+                    "run `kite-setup{flags} regenerate` in a terminal to enter it, or `kite-setup{flags} init --force`",
+                    flags = ctx.flags_prefix()
                 ),
             ));
         }
@@ -443,8 +443,10 @@ fn fresh(
         "Saved the new secret as pending in the {} (read back and checked)",
         store.describe()
     ));
-    ctx.ui
-        .say("  From here on a crash or Ctrl-C loses nothing: `kite-setup regenerate --resume` continues.");
+    ctx.ui.say(format!(
+        "  From here on a crash or Ctrl-C loses nothing: `kite-setup{} regenerate --resume` continues.",
+        ctx.flags_prefix()
+    ));
     checkpoint(env, Step::Captured);
     finish(ctx, store.as_ref(), meta, &mut rot, args, env)
 }

@@ -236,8 +236,10 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
         None => {}
     }
     if r.pending_rotation {
-        ctx.ui
-            .say("    rotation    INTERRUPTED — run `kite-setup regenerate --resume` (or --abort)");
+        ctx.ui.say(format!(
+            "    rotation    INTERRUPTED — run `kite-setup{} regenerate --resume` (or --abort)",
+            super::flags_for(ctx.sandbox, &r.name)
+        ));
     }
     ctx.ui
         .say(format!("    redirect    {}", r.meta.redirect_url));
