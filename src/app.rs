@@ -352,7 +352,11 @@ fn with_context<T>(
     let read_line = || -> std::io::Result<String> {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
-        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+        // Cut the line ending in place: the line may be a secret, and a trimmed copy
+        // would leave the original buffer behind unwiped.
+        let len = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(len);
+        Ok(line)
     };
 
     let ctx = Ctx {

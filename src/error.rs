@@ -90,10 +90,9 @@ impl Error {
             Error::Usage { .. } | Error::Config(ConfigError::BadProfileName(_)) => exit::USAGE,
             Error::LoginNeeded { .. } => exit::LOGIN_NEEDED,
             Error::Interrupted => exit::INTERRUPTED,
-            Error::Failed { .. }
-            | Error::Kite(_)
-            | Error::Store(_)
-            | Error::Config(_) => exit::ERROR,
+            Error::Failed { .. } | Error::Kite(_) | Error::Store(_) | Error::Config(_) => {
+                exit::ERROR
+            }
         }
     }
 

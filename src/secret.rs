@@ -24,6 +24,13 @@ impl Secret {
         &self.0
     }
 
+    /// The value without surrounding whitespace (a pasted secret often ends in a
+    /// newline or space). Copies inside the wrapper, so no unwiped `String` is left over.
+    #[must_use]
+    pub fn trimmed(&self) -> Self {
+        Self(self.0.trim().to_string())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -298,7 +298,7 @@ fn step_capture(ctx: &Ctx<'_>, draft: &Draft) -> Result<AppCredentials, Error> {
     })?;
     Ok(AppCredentials {
         api_key: Secret::new(key),
-        api_secret: trimmed(&secret),
+        api_secret: secret.trimmed(),
     })
 }
 
@@ -363,7 +363,7 @@ fn step_verify(
                     .secret("api_secret", &move |s| validate::api_secret(s, Some(&key)))?;
                 draft.creds = Some(AppCredentials {
                     api_key: creds.api_key.clone(),
-                    api_secret: trimmed(&s),
+                    api_secret: s.trimmed(),
                 });
             }
             "Re-enter the api_key" => {
@@ -649,7 +649,7 @@ fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
             "send the secret as one line on standard input",
         )
     })?;
-    let secret = Secret::new(line.trim().to_string());
+    let secret = Secret::new(line).trimmed();
     validate::api_secret(secret.expose(), Some(&api_key)).map_err(|m| {
         Error::usage(
             format!("api_secret on stdin: {m}"),
@@ -726,10 +726,6 @@ fn open_quietly(ctx: &Ctx<'_>, url: &url::Url) {
         }
         Err(e) => ctx.ui.say(format!("(could not open a browser: {e})")),
     }
-}
-
-fn trimmed(s: &Secret) -> Secret {
-    Secret::new(s.expose().trim().to_string())
 }
 
 fn capitalize(s: &str) -> String {

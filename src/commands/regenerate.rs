@@ -461,7 +461,7 @@ fn capture(ctx: &Ctx<'_>, api_key: &Secret, old: Option<&Secret>) -> Result<Secr
         ctx.ui
             .say("Paste the new api_secret (it is not shown while you type or paste).");
         let s = ctx.prompter.secret("New api_secret", &check)?;
-        Ok(Secret::new(s.expose().trim().to_string()))
+        Ok(s.trimmed())
     } else {
         let line = (ctx.read_stdin_line)().map_err(|e| {
             Error::failed(
@@ -469,7 +469,7 @@ fn capture(ctx: &Ctx<'_>, api_key: &Secret, old: Option<&Secret>) -> Result<Secr
                 "send the secret as one line on standard input",
             )
         })?;
-        let s = Secret::new(line.trim().to_string());
+        let s = Secret::new(line).trimmed();
         check(s.expose()).map_err(|m| {
             Error::usage(
                 format!("new api_secret on stdin: {m}"),
