@@ -74,27 +74,20 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
         .store_flag
         .or(meta.as_ref().map(|m| m.store))
         .unwrap_or(StoreChoice::Auto);
-    let store = match ctx.stores.open(choice) {
-        Ok((s, _)) => match crate::store::backends::probe(s.as_ref()) {
-            Ok(()) => {
-                probes.push(probe(
-                    "keyring",
-                    Verdict::Pass,
-                    format!("write/read/delete round trip in the {} works", s.describe()),
-                    None,
-                ));
-                Some(s)
-            }
-            Err(e) => {
-                probes.push(probe(
-                    "keyring",
-                    Verdict::Fail,
-                    e.to_string(),
-                    Some(e.hint()),
-                ));
-                None
-            }
-        },
+    let opened = ctx.stores.open(choice).and_then(|(s, _)| {
+        crate::store::backends::probe(s.as_ref())?;
+        Ok(s)
+    });
+    let store = match opened {
+        Ok(s) => {
+            probes.push(probe(
+                "keyring",
+                Verdict::Pass,
+                format!("write/read/delete round trip in the {} works", s.describe()),
+                None,
+            ));
+            Some(s)
+        }
         Err(e) => {
             probes.push(probe(
                 "keyring",
