@@ -31,6 +31,11 @@ use crate::ui::Ui;
 /// Where a sandbox is looked for before one is started in-process.
 pub const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:5010";
 
+/// The line Ctrl-C ends a run with (from the signal handler, or a prompt that saw it).
+/// Every write is one keyring call or an atomic rename, so none is ever half done; a
+/// rotation step already persisted stays (and `regenerate --resume` continues it).
+const INTERRUPTED_LINE: &str = "interrupted: no partial changes were made";
+
 /// Parses `args` and runs the command. Keeps no global state besides the process-wide
 /// core-dump limit, signal handler and TLS provider.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
@@ -76,10 +81,7 @@ fn harden_process() {
             );
         }
         let mut err = std::io::stderr();
-        let _ = write!(
-            err,
-            "\x1b[?25h\ninterrupted: no partial changes were made\n"
-        );
+        let _ = write!(err, "\x1b[?25h\n{INTERRUPTED_LINE}\n");
         let _ = err.flush();
         std::process::exit(i32::from(exit::INTERRUPTED));
     });
@@ -88,7 +90,7 @@ fn harden_process() {
 fn render_error(e: &Error) {
     let mut err = std::io::stderr().lock();
     if matches!(e, Error::Interrupted) {
-        let _ = writeln!(err, "\ninterrupted: no partial changes were made");
+        let _ = writeln!(err, "\n{INTERRUPTED_LINE}");
         return;
     }
     let _ = writeln!(err, "error: {e}");
