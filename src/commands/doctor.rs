@@ -243,9 +243,8 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
 fn config_modes(ctx: &Ctx<'_>) -> Probe {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
         let path = ctx.config.path();
-        let Ok(fm) = std::fs::metadata(&path) else {
+        let Some((fm, dm)) = ctx.config.modes() else {
             return probe(
                 "config",
                 Verdict::Info,
@@ -253,8 +252,6 @@ fn config_modes(ctx: &Ctx<'_>) -> Probe {
                 None,
             );
         };
-        let dm = std::fs::metadata(&ctx.config.dir).map_or(0, |m| m.permissions().mode() & 0o777);
-        let fm = fm.permissions().mode() & 0o777;
         // No permission bits for group or others (the low six bits).
         if (fm | dm).trailing_zeros() >= 6 {
             probe(
