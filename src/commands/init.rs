@@ -328,14 +328,12 @@ fn step_verify(
     }
     loop {
         let creds = draft.creds.clone();
-        let params = LoginParams {
-            client_id: &draft.client_id,
-            creds: &creds,
-            redirect_url: &draft.redirect_url,
-            timeout: Duration::from_secs(args.timeout),
-            paste: false,
-            no_browser: false,
-        };
+        let params = LoginParams::via_browser(
+            &draft.client_id,
+            &creds,
+            &draft.redirect_url,
+            Duration::from_secs(args.timeout),
+        );
         let failure = match browser_login(ctx, &params) {
             Ok(out) => {
                 ctx.ui.ok(format!(
@@ -688,14 +686,12 @@ fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
         None
     } else {
         ctx.offer_self_play()?;
-        let params = LoginParams {
-            client_id: &draft.client_id,
-            creds: &draft.creds,
-            redirect_url: &draft.redirect_url,
-            timeout: Duration::from_secs(args.timeout),
-            paste: false,
-            no_browser: false,
-        };
+        let params = LoginParams::via_browser(
+            &draft.client_id,
+            &draft.creds,
+            &draft.redirect_url,
+            Duration::from_secs(args.timeout),
+        );
         match browser_login(ctx, &params) {
             Ok(out) => {
                 ctx.ui.ok(format!(

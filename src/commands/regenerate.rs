@@ -655,14 +655,12 @@ fn verify(
     ctx.offer_self_play()?;
     loop {
         let creds = rot.creds();
-        let params = LoginParams {
-            client_id: &meta.client_id,
-            creds: &creds,
-            redirect_url: &meta.redirect_url,
-            timeout: Duration::from_secs(args.timeout),
-            paste: false,
-            no_browser: false,
-        };
+        let params = LoginParams::via_browser(
+            &meta.client_id,
+            &creds,
+            &meta.redirect_url,
+            Duration::from_secs(args.timeout),
+        );
         let failure = match browser_login(ctx, &params) {
             Ok(out) => {
                 ctx.ui.ok(format!(
