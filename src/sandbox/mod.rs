@@ -227,9 +227,15 @@ fn save(path: &Path, s: &State) -> Result<(), crate::profile::ConfigError> {
 fn load_or_seed(path: &Path) -> Result<State, Error> {
     let mut state = match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice::<State>(&bytes).map_err(|e| {
+            // Never serde's own message: it quotes values, and the file holds the demo
+            // world's passwords, TOTP secrets and api_secrets.
+            let mut what = crate::kite::wire::data_error(&e);
+            if !what.contains(" at line ") {
+                what = format!("{what} at line {}", e.line());
+            }
             Error::failed(
                 format!(
-                    "the sandbox state file {} cannot be read: {e}",
+                    "the sandbox state file {} cannot be read: {what}",
                     path.display()
                 ),
                 "move it away (a new demo world is created) or pass --state with another file",
