@@ -36,12 +36,8 @@ impl SandboxClient {
                 "a sandbox runs on a loopback address, e.g. http://127.0.0.1:5010",
             )
         })?;
-        crate::kite::client::install_tls_provider();
-        let client = Client::builder()
-            .no_proxy()
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
+        // A sandbox is on loopback (app.rs refuses any other --sandbox-url): no proxy.
+        let client = crate::kite::client::client_builder(timeout, timeout, true)
             .build()
             .map_err(|e| sandbox_error("be reached", e.without_url()))?;
         let mut base = base.clone();
