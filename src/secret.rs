@@ -19,7 +19,8 @@ impl Secret {
     }
 
     /// The secret value. Every call site is a place where the secret leaves its wrapper:
-    /// keep them few (checksum, HTTP header, keyring write, `token`/`env`/`exec` output).
+    /// keep them few (checksum, HTTP request, keyring write, input validation, the leak
+    /// scan's needles, `token`/`env`/`exec` output, the sandbox's own answers).
     pub fn expose(&self) -> &str {
         &self.0
     }

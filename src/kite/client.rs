@@ -1,5 +1,6 @@
 //! `HttpKite`: the `Kite` trait over HTTPS (reqwest blocking, rustls/ring), with Kite's
-//! headers, timeouts (connect 5 s, whole call 15 s), no redirect following, proxies
+//! headers, timeouts (connect 5 s, whole call 15 s by default; app.rs may set another
+//! whole-call limit from `KITE_SETUP_HTTP_TIMEOUT_SECS`), no redirect following, proxies
 //! bypassed for loopback, and plain http refused for anything but loopback.
 
 use std::time::Duration;
