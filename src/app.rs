@@ -298,6 +298,9 @@ fn with_context<T>(
     global: &GlobalArgs,
     f: impl FnOnce(&Ctx<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
+    // A usage error before anything else: no sandbox started (and its state file
+    // seeded), no keyring or network touched, for a profile that cannot exist.
+    crate::profile::validate_profile_name(&global.profile)?;
     let stdin_tty = std::io::stdin().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();
     let interactive = !global.no_input && stdin_tty && stderr_tty;
@@ -382,7 +385,6 @@ fn with_context<T>(
         self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
         self_play: std::cell::Cell::new(false),
     };
-    crate::profile::validate_profile_name(&ctx.profile)?;
     f(&ctx)
 }
 
