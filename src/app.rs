@@ -31,6 +31,12 @@ use crate::ui::Ui;
 /// Where a sandbox is looked for before one is started in-process.
 pub const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:5010";
 
+/// How long a call to the sandbox's control API may take (it is local).
+const SANDBOX_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long `--sandbox` waits for a sandbox at the default address before starting one.
+const SANDBOX_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The line Ctrl-C ends a run with (from the signal handler, or a prompt that saw it).
 /// Every write is one keyring call or an atomic rename, so none is ever half done; a
 /// rotation step already persisted stays (and `regenerate --resume` continues it).
@@ -251,7 +257,7 @@ fn resolve_sandbox(global: &GlobalArgs, ui: &Ui) -> Result<Option<SandboxSetup>,
                 "e.g. --sandbox-url http://127.0.0.1:5010 (start one with `kite-setup sandbox`)",
             ));
         }
-        let client = SandboxClient::new(&url, Duration::from_secs(5))?;
+        let client = SandboxClient::new(&url, SANDBOX_TIMEOUT)?;
         client.clock_offset().map_err(|_| {
             Error::failed(
                 format!("no sandbox answers at {url}"),
@@ -267,10 +273,10 @@ fn resolve_sandbox(global: &GlobalArgs, ui: &Ui) -> Result<Option<SandboxSetup>,
         return Ok(None);
     }
     let default = Url::parse(DEFAULT_SANDBOX_URL).expect("static URL");
-    let probe = SandboxClient::new(&default, Duration::from_millis(500))?;
+    let probe = SandboxClient::new(&default, SANDBOX_PROBE_TIMEOUT)?;
     if probe.clock_offset().is_ok() {
         return Ok(Some(SandboxSetup {
-            client: SandboxClient::new(&default, Duration::from_secs(5))?,
+            client: SandboxClient::new(&default, SANDBOX_TIMEOUT)?,
             _in_process: None,
         }));
     }
@@ -287,7 +293,7 @@ fn resolve_sandbox(global: &GlobalArgs, ui: &Ui) -> Result<Option<SandboxSetup>,
         "(no sandbox at {DEFAULT_SANDBOX_URL}: started one in this process at {})",
         handle.url
     ));
-    let client = SandboxClient::new(&handle.url, Duration::from_secs(5))?;
+    let client = SandboxClient::new(&handle.url, SANDBOX_TIMEOUT)?;
     Ok(Some(SandboxSetup {
         client,
         _in_process: Some(handle),
