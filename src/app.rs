@@ -31,6 +31,17 @@ use crate::ui::Ui;
 /// Where a sandbox is looked for before one is started in-process.
 pub const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:5010";
 
+/// How long a call to the sandbox's control API may take (it is local).
+const SANDBOX_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long `--sandbox` waits for a sandbox at the default address before starting one.
+const SANDBOX_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The line Ctrl-C ends a run with (from the signal handler, or a prompt that saw it).
+/// Every write is one keyring call or an atomic rename, so none is ever half done; a
+/// rotation step already persisted stays (and `regenerate --resume` continues it).
+const INTERRUPTED_LINE: &str = "interrupted: no partial changes were made";
+
 /// Parses `args` and runs the command. Keeps no global state besides the process-wide
 /// core-dump limit, signal handler and TLS provider.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
@@ -76,10 +87,7 @@ fn harden_process() {
             );
         }
         let mut err = std::io::stderr();
-        let _ = write!(
-            err,
-            "\x1b[?25h\ninterrupted: no partial changes were made\n"
-        );
+        let _ = write!(err, "\x1b[?25h\n{INTERRUPTED_LINE}\n");
         let _ = err.flush();
         std::process::exit(i32::from(exit::INTERRUPTED));
     });
@@ -88,7 +96,7 @@ fn harden_process() {
 fn render_error(e: &Error) {
     let mut err = std::io::stderr().lock();
     if matches!(e, Error::Interrupted) {
-        let _ = writeln!(err, "\ninterrupted: no partial changes were made");
+        let _ = writeln!(err, "\n{INTERRUPTED_LINE}");
         return;
     }
     let _ = writeln!(err, "error: {e}");
@@ -249,7 +257,7 @@ fn resolve_sandbox(global: &GlobalArgs, ui: &Ui) -> Result<Option<SandboxSetup>,
                 "e.g. --sandbox-url http://127.0.0.1:5010 (start one with `kite-setup sandbox`)",
             ));
         }
-        let client = SandboxClient::new(&url, Duration::from_secs(5))?;
+        let client = SandboxClient::new(&url, SANDBOX_TIMEOUT)?;
         client.clock_offset().map_err(|_| {
             Error::failed(
                 format!("no sandbox answers at {url}"),
@@ -265,10 +273,10 @@ fn resolve_sandbox(global: &GlobalArgs, ui: &Ui) -> Result<Option<SandboxSetup>,
         return Ok(None);
     }
     let default = Url::parse(DEFAULT_SANDBOX_URL).expect("static URL");
-    let probe = SandboxClient::new(&default, Duration::from_millis(500))?;
+    let probe = SandboxClient::new(&default, SANDBOX_PROBE_TIMEOUT)?;
     if probe.clock_offset().is_ok() {
         return Ok(Some(SandboxSetup {
-            client: SandboxClient::new(&default, Duration::from_secs(5))?,
+            client: SandboxClient::new(&default, SANDBOX_TIMEOUT)?,
             _in_process: None,
         }));
     }
@@ -285,7 +293,7 @@ fn resolve_sandbox(global: &GlobalArgs, ui: &Ui) -> Result<Option<SandboxSetup>,
         "(no sandbox at {DEFAULT_SANDBOX_URL}: started one in this process at {})",
         handle.url
     ));
-    let client = SandboxClient::new(&handle.url, Duration::from_secs(5))?;
+    let client = SandboxClient::new(&handle.url, SANDBOX_TIMEOUT)?;
     Ok(Some(SandboxSetup {
         client,
         _in_process: Some(handle),
@@ -296,6 +304,9 @@ fn with_context<T>(
     global: &GlobalArgs,
     f: impl FnOnce(&Ctx<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
+    // A usage error before anything else: no sandbox started (and its state file
+    // seeded), no keyring or network touched, for a profile that cannot exist.
+    crate::profile::validate_profile_name(&global.profile)?;
     let stdin_tty = std::io::stdin().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();
     let interactive = !global.no_input && stdin_tty && stderr_tty;
@@ -352,7 +363,11 @@ fn with_context<T>(
     let read_line = || -> std::io::Result<String> {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
-        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+        // Cut the line ending in place: the line may be a secret, and a trimmed copy
+        // would leave the original buffer behind unwiped.
+        let len = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(len);
+        Ok(line)
     };
 
     let ctx = Ctx {
@@ -376,7 +391,6 @@ fn with_context<T>(
         self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
         self_play: std::cell::Cell::new(false),
     };
-    crate::profile::validate_profile_name(&ctx.profile)?;
     f(&ctx)
 }
 

@@ -36,8 +36,6 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0} is not implemented yet")]
-    NotImplemented(&'static str),
 }
 
 impl From<PromptError> for Error {
@@ -92,11 +90,9 @@ impl Error {
             Error::Usage { .. } | Error::Config(ConfigError::BadProfileName(_)) => exit::USAGE,
             Error::LoginNeeded { .. } => exit::LOGIN_NEEDED,
             Error::Interrupted => exit::INTERRUPTED,
-            Error::Failed { .. }
-            | Error::Kite(_)
-            | Error::Store(_)
-            | Error::Config(_)
-            | Error::NotImplemented(_) => exit::ERROR,
+            Error::Failed { .. } | Error::Kite(_) | Error::Store(_) | Error::Config(_) => {
+                exit::ERROR
+            }
         }
     }
 
@@ -109,9 +105,6 @@ impl Error {
             Error::Kite(e) => Some(e.hint()),
             Error::Store(e) => Some(e.hint()),
             Error::Config(e) => Some(e.hint()),
-            Error::NotImplemented(_) => Some(
-                "this command arrives in a later release; see the README's command table".into(),
-            ),
         }
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Shape: `main` → `app` (the composition root: environment, real adapters, rendering of
 //! errors and exit codes) → `commands` (talk only to traits: `Prompter`, `Store`, `Kite`,
-//! `Browser`, `Clock`) → pure modules (`session`, `profile`, `kite::wire`, `secret`).
+//! `Browser`, `Clock`) → pure modules (`session`, `validate`, `kite::wire`, `secret`,
+//! `redirect::callback`). `profile` is the one file adapter commands use directly: the
+//! non-secret metadata file (TOML, atomic write, 0600).
 //! `sandbox` is a separate room, the emulated Kite, sharing only wire knowledge.
 
 pub mod app;

@@ -138,6 +138,16 @@ impl ConfigFile {
         })
     }
 
+    /// The permission bits of the file and of its directory (`None` when the file does
+    /// not exist yet; 0 for a directory that cannot be read), for `doctor`.
+    #[cfg(unix)]
+    pub fn modes(&self) -> Option<(u32, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let file = fs::metadata(self.path()).ok()?.permissions().mode() & 0o777;
+        let dir = fs::metadata(&self.dir).map_or(0, |m| m.permissions().mode() & 0o777);
+        Some((file, dir))
+    }
+
     /// Writes the file atomically with mode 0600 in a 0700 directory.
     pub fn save(&self, config: &Config) -> Result<(), ConfigError> {
         create_private_dir(&self.dir)?;

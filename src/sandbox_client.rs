@@ -24,7 +24,7 @@ pub struct SandboxClient {
 fn sandbox_error(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::failed(
         format!("the sandbox could not {what}: {detail}"),
-        "restart it with `kite-setup sandbox`, or drop --sandbox-url to use an in-process one",
+        "restart it with `kite-setup sandbox`, or use --sandbox instead of --sandbox-url to run one in-process",
     )
 }
 
@@ -36,12 +36,8 @@ impl SandboxClient {
                 "a sandbox runs on a loopback address, e.g. http://127.0.0.1:5010",
             )
         })?;
-        crate::kite::client::install_tls_provider();
-        let client = Client::builder()
-            .no_proxy()
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
+        // A sandbox is on loopback (app.rs refuses any other --sandbox-url): no proxy.
+        let client = crate::kite::client::client_builder(timeout, timeout, true)
             .build()
             .map_err(|e| sandbox_error("be reached", e.without_url()))?;
         let mut base = base.clone();
@@ -60,14 +56,18 @@ impl SandboxClient {
         u
     }
 
-    /// The sandbox clock's offset from real time (time travel), if a sandbox answers.
-    pub fn clock_offset(&self) -> Result<SignedDuration, Error> {
-        let v: serde_json::Value = self
-            .client
-            .get(self.url("/_sandbox/clock"))
+    /// GETs a control API document; `what` completes "the sandbox could not ...".
+    fn get(&self, path: &str, what: &str) -> Result<serde_json::Value, Error> {
+        self.client
+            .get(self.url(path))
             .send()
             .and_then(reqwest::blocking::Response::json)
-            .map_err(|e| sandbox_error("tell its clock", e.without_url()))?;
+            .map_err(|e| sandbox_error(what, e.without_url()))
+    }
+
+    /// The sandbox clock's offset from real time (time travel), if a sandbox answers.
+    pub fn clock_offset(&self) -> Result<SignedDuration, Error> {
+        let v = self.get("/_sandbox/clock", "tell its clock")?;
         let secs = v["offset_seconds"]
             .as_i64()
             .ok_or_else(|| sandbox_error("tell its clock", "no offset_seconds"))?;
@@ -136,12 +136,7 @@ impl SandboxControl for SandboxClient {
     }
 
     fn demo_client_id(&self) -> Result<String, Error> {
-        let v: serde_json::Value = self
-            .client
-            .get(self.url("/_sandbox/state"))
-            .send()
-            .and_then(reqwest::blocking::Response::json)
-            .map_err(|e| sandbox_error("show its state", e.without_url()))?;
+        let v = self.get("/_sandbox/state", "show its state")?;
         v["accounts"][0]["client_id"]
             .as_str()
             .map(str::to_string)

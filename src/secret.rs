@@ -19,9 +19,17 @@ impl Secret {
     }
 
     /// The secret value. Every call site is a place where the secret leaves its wrapper:
-    /// keep them few (checksum, HTTP header, keyring write, `token`/`env`/`exec` output).
+    /// keep them few (checksum, HTTP request, keyring write, input validation, the leak
+    /// scan's needles, `token`/`env`/`exec` output, the sandbox's own answers).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The value without surrounding whitespace (a pasted secret often ends in a
+    /// newline or space). Copies inside the wrapper, so no unwiped `String` is left over.
+    #[must_use]
+    pub fn trimmed(&self) -> Self {
+        Self(self.0.trim().to_string())
     }
 
     pub fn is_empty(&self) -> bool {

@@ -74,27 +74,20 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
         .store_flag
         .or(meta.as_ref().map(|m| m.store))
         .unwrap_or(StoreChoice::Auto);
-    let store = match ctx.stores.open(choice) {
-        Ok((s, _)) => match crate::store::backends::probe(s.as_ref()) {
-            Ok(()) => {
-                probes.push(probe(
-                    "keyring",
-                    Verdict::Pass,
-                    format!("write/read/delete round trip in the {} works", s.describe()),
-                    None,
-                ));
-                Some(s)
-            }
-            Err(e) => {
-                probes.push(probe(
-                    "keyring",
-                    Verdict::Fail,
-                    e.to_string(),
-                    Some(e.hint()),
-                ));
-                None
-            }
-        },
+    let opened = ctx.stores.open(choice).and_then(|(s, _)| {
+        crate::store::backends::probe(s.as_ref())?;
+        Ok(s)
+    });
+    let store = match opened {
+        Ok(s) => {
+            probes.push(probe(
+                "keyring",
+                Verdict::Pass,
+                format!("write/read/delete round trip in the {} works", s.describe()),
+                None,
+            ));
+            Some(s)
+        }
         Err(e) => {
             probes.push(probe(
                 "keyring",
@@ -222,7 +215,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                     "plaintext copies",
                     Verdict::Fail,
                     format!("found at {}", places.join(", ")),
-                    Some("delete those copies; if one was ever shared or committed, run `kite-setup regenerate`".into()),
+                    Some(format!("delete those copies; if one was ever shared or committed, run `kite-setup{} regenerate`", ctx.flags_prefix())),
                 ));
             }
         }
@@ -231,7 +224,10 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 "rotation",
                 Verdict::Fail,
                 "a secret rotation was interrupted",
-                Some("run `kite-setup regenerate --resume` (or --abort)".into()),
+                Some(format!(
+                    "run `kite-setup{} regenerate --resume` (or --abort)",
+                    ctx.flags_prefix()
+                )),
             ));
         }
     }
@@ -247,9 +243,8 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
 fn config_modes(ctx: &Ctx<'_>) -> Probe {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
         let path = ctx.config.path();
-        let Ok(fm) = std::fs::metadata(&path) else {
+        let Some((fm, dm)) = ctx.config.modes() else {
             return probe(
                 "config",
                 Verdict::Info,
@@ -257,8 +252,6 @@ fn config_modes(ctx: &Ctx<'_>) -> Probe {
                 None,
             );
         };
-        let dm = std::fs::metadata(&ctx.config.dir).map_or(0, |m| m.permissions().mode() & 0o777);
-        let fm = fm.permissions().mode() & 0o777;
         // No permission bits for group or others (the low six bits).
         if (fm | dm).trailing_zeros() >= 6 {
             probe(

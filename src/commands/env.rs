@@ -50,7 +50,10 @@ pub fn run(
     {
         return Err(Error::failed(
             format!("{name} cannot be written to a dotenv file: {why}"),
-            "use `kite-setup exec -- CMD`, or `kite-setup env --format sh|fish|json`",
+            format!(
+                "use `kite-setup{flags} exec -- CMD`, or `kite-setup{flags} env --format sh|fish|json`",
+                flags = ctx.flags_prefix()
+            ),
         ));
     }
     if let Some(path) = &args.dotenv {
@@ -69,8 +72,9 @@ pub fn run(
                 ),
             ));
         }
-        let text = render(EnvFormat::Dotenv, &vars);
-        crate::profile::write_private_atomic(path, text.as_bytes())?;
+        // The rendered text holds the secrets: wrapped, so it is wiped when dropped.
+        let text = Secret::new(render(EnvFormat::Dotenv, &vars));
+        crate::profile::write_private_atomic(path, text.expose().as_bytes())?;
         ctx.ui.ok(format!(
             "Wrote {} (mode 0600) with {}",
             path.display(),
@@ -78,7 +82,7 @@ pub fn run(
         ));
         return Ok(0);
     }
-    ctx.ui.data(&render(format, &vars));
+    ctx.ui.data(Secret::new(render(format, &vars)).expose());
     Ok(0)
 }
 

@@ -23,11 +23,17 @@ pub fn stale_names(env_names: impl Iterator<Item = OsString>) -> Vec<OsString> {
 }
 
 pub fn run(ctx: &Ctx<'_>, args: &ExecArgs, current_env_names: Vec<OsString>) -> Result<u8, Error> {
+    // clap requires CMD; checked again before the keyring is read, as a usage error.
+    let (program, rest) = args.command.split_first().ok_or_else(|| {
+        Error::usage(
+            "no command to run",
+            format!(
+                "put the command after --, e.g. `kite-setup{} exec -- python bot.py`",
+                ctx.flags_prefix()
+            ),
+        )
+    })?;
     let vars = variables(ctx, args.with_secret, args.allow_expired)?;
-    let (program, rest) = args
-        .command
-        .split_first()
-        .ok_or_else(|| Error::usage("no command to run", "kite-setup exec -- python bot.py"))?;
     let mut cmd = Command::new(program);
     cmd.args(rest);
     for name in stale_names(current_env_names.into_iter()) {
@@ -56,15 +62,15 @@ fn run_child(mut cmd: Command, program: &OsString) -> Result<u8, Error> {
 fn spawn_error(e: &std::io::Error, program: &OsString) -> Error {
     let name = program.to_string_lossy();
     if e.kind() == std::io::ErrorKind::NotFound {
-        Error::Failed {
-            message: format!("command not found: {name}"),
-            hint: "check the command name and your PATH".into(),
-        }
+        Error::failed(
+            format!("command not found: {name}"),
+            "check the command name and your PATH",
+        )
     } else {
-        Error::Failed {
-            message: format!("cannot run {name}: {e}"),
-            hint: "check that the file exists and is executable".into(),
-        }
+        Error::failed(
+            format!("cannot run {name}: {e}"),
+            "check that the file exists and is executable",
+        )
     }
 }
 

@@ -30,7 +30,7 @@ struct Draft {
     plan: Plan,
     redirect_url: String,
     app_name: Option<String>,
-    creds: Option<AppCredentials>,
+    creds: AppCredentials,
 }
 
 pub fn run(
@@ -98,21 +98,20 @@ pub fn run(
             plan: meta.plan,
             redirect_url: meta.redirect_url.clone(),
             app_name: meta.app_name.clone(),
-            creds: Some(creds),
+            creds,
         }
     } else {
         let client_id = step_console(ctx, args)?;
         let plan = step_plan(ctx, args)?;
         let (redirect_url, app_name) = step_create_app(ctx, &client_id, is_port_free)?;
-        let mut d = Draft {
+        let creds = step_capture(ctx, &client_id, &redirect_url, plan)?;
+        Draft {
             client_id,
             plan,
             redirect_url,
             app_name: Some(app_name),
-            creds: None,
-        };
-        d.creds = Some(step_capture(ctx, &d)?);
-        d
+            creds,
+        }
     };
 
     let session = step_verify(ctx, &mut draft, args)?;
@@ -270,15 +269,20 @@ fn step_create_app(
     Ok((redirect_url, app_name))
 }
 
-fn step_capture(ctx: &Ctx<'_>, draft: &Draft) -> Result<AppCredentials, Error> {
+fn step_capture(
+    ctx: &Ctx<'_>,
+    client_id: &str,
+    redirect_url: &str,
+    plan: Plan,
+) -> Result<AppCredentials, Error> {
     ctx.ui
         .heading("Step 4 of 6 — Copy the api_key and api_secret");
     if let Some(control) = ctx.sandbox_control.filter(|_| ctx.self_play.get()) {
-        let plan = match draft.plan {
+        let plan = match plan {
             Plan::Personal => "personal",
             Plan::Connect => "connect",
         };
-        let creds = control.create_app(&draft.client_id, &draft.redirect_url, plan)?;
+        let creds = control.create_app(client_id, redirect_url, plan)?;
         ctx.ui.ok(format!(
             "Created the app in the sandbox: api_key {}, api_secret captured (hidden)",
             creds.api_key.masked()
@@ -298,7 +302,7 @@ fn step_capture(ctx: &Ctx<'_>, draft: &Draft) -> Result<AppCredentials, Error> {
     })?;
     Ok(AppCredentials {
         api_key: Secret::new(key),
-        api_secret: trimmed(&secret),
+        api_secret: secret.trimmed(),
     })
 }
 
@@ -323,18 +327,13 @@ fn step_verify(
         );
     }
     loop {
-        let creds = draft
-            .creds
-            .clone()
-            .expect("credentials captured before verification");
-        let params = LoginParams {
-            client_id: &draft.client_id,
-            creds: &creds,
-            redirect_url: &draft.redirect_url,
-            timeout: Duration::from_secs(args.timeout),
-            paste: false,
-            no_browser: false,
-        };
+        let creds = draft.creds.clone();
+        let params = LoginParams::via_browser(
+            &draft.client_id,
+            &creds,
+            &draft.redirect_url,
+            Duration::from_secs(args.timeout),
+        );
         let failure = match browser_login(ctx, &params) {
             Ok(out) => {
                 ctx.ui.ok(format!(
@@ -361,17 +360,17 @@ fn step_verify(
                 let s = ctx
                     .prompter
                     .secret("api_secret", &move |s| validate::api_secret(s, Some(&key)))?;
-                draft.creds = Some(AppCredentials {
+                draft.creds = AppCredentials {
                     api_key: creds.api_key.clone(),
-                    api_secret: trimmed(&s),
-                });
+                    api_secret: s.trimmed(),
+                };
             }
             "Re-enter the api_key" => {
                 let k = ctx.prompter.input("api_key", None, &validate::api_key)?;
-                draft.creds = Some(AppCredentials {
+                draft.creds = AppCredentials {
                     api_key: Secret::new(k),
                     api_secret: creds.api_secret.clone(),
-                });
+                };
             }
             "Re-enter the redirect URL registered on the console" => {
                 let u = ctx.prompter.input(
@@ -493,7 +492,7 @@ fn step_store(
         ctx.ui.heading("Step 6 of 6 — Store");
     }
     let entries = ctx.entries();
-    let creds = draft.creds.as_ref().expect("credentials captured");
+    let creds = &draft.creds;
     let before_app = store.get(&entries.app())?;
     let before_session = store.get(&entries.session())?;
     let written = (|| -> Result<(), Error> {
@@ -558,7 +557,7 @@ fn restore(store: &dyn Store, entry: &str, before: Option<&Secret>) {
 }
 
 fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
-    let creds = draft.creds.as_ref().expect("credentials captured");
+    let creds = &draft.creds;
     ctx.ui.gap();
     ctx.ui
         .say(format!("Profile {} is ready:", ctx.profile_label()));
@@ -649,7 +648,7 @@ fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
             "send the secret as one line on standard input",
         )
     })?;
-    let secret = Secret::new(line.trim().to_string());
+    let secret = Secret::new(line).trimmed();
     validate::api_secret(secret.expose(), Some(&api_key)).map_err(|m| {
         Error::usage(
             format!("api_secret on stdin: {m}"),
@@ -676,10 +675,10 @@ fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
         plan,
         redirect_url: redirect_url.to_string(),
         app_name: None,
-        creds: Some(AppCredentials {
+        creds: AppCredentials {
             api_key: Secret::new(api_key),
             api_secret: secret,
-        }),
+        },
     };
     let session = if args.skip_verify {
         ctx.ui
@@ -687,15 +686,12 @@ fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
         None
     } else {
         ctx.offer_self_play()?;
-        let creds = draft.creds.clone().expect("set above");
-        let params = LoginParams {
-            client_id: &draft.client_id,
-            creds: &creds,
-            redirect_url: &draft.redirect_url,
-            timeout: Duration::from_secs(args.timeout),
-            paste: false,
-            no_browser: false,
-        };
+        let params = LoginParams::via_browser(
+            &draft.client_id,
+            &draft.creds,
+            &draft.redirect_url,
+            Duration::from_secs(args.timeout),
+        );
         match browser_login(ctx, &params) {
             Ok(out) => {
                 ctx.ui.ok(format!(
@@ -726,10 +722,6 @@ fn open_quietly(ctx: &Ctx<'_>, url: &url::Url) {
         }
         Err(e) => ctx.ui.say(format!("(could not open a browser: {e})")),
     }
-}
-
-fn trimmed(s: &Secret) -> Secret {
-    Secret::new(s.expose().trim().to_string())
 }
 
 fn capitalize(s: &str) -> String {

@@ -28,6 +28,26 @@ pub struct LoginParams<'a> {
     pub no_browser: bool,
 }
 
+impl<'a> LoginParams<'a> {
+    /// A login through the listener and the browser (no `--paste`, no `--no-browser`):
+    /// the verification logins of `init` and `regenerate`.
+    pub fn via_browser(
+        client_id: &'a str,
+        creds: &'a AppCredentials,
+        redirect_url: &'a str,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            client_id,
+            creds,
+            redirect_url,
+            timeout,
+            paste: false,
+            no_browser: false,
+        }
+    }
+}
+
 pub struct LoginOutcome {
     pub session: StoredSession,
     pub profile: UserProfile,

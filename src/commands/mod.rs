@@ -30,6 +30,17 @@ use crate::session::StoredSession;
 use crate::store::{AppCredentials, Entries, Store, StoreError};
 use crate::ui::Ui;
 
+/// ` --sandbox --profile NAME` as needed to name `profile` in a hint: the flags a person
+/// must repeat for the suggested command to act on the same profile.
+pub fn flags_for(sandbox: bool, profile: &str) -> String {
+    let sandbox_flag = if sandbox { " --sandbox" } else { "" };
+    if profile == "default" {
+        sandbox_flag.to_string()
+    } else {
+        format!("{sandbox_flag} --profile {profile}")
+    }
+}
+
 /// Opens the secret store a profile uses; the real one remembers what it opened.
 pub trait StoreProvider {
     /// The store for `choice`, and the choice really used (sandbox mode may fall back to
@@ -156,9 +167,12 @@ impl Ctx<'_> {
     /// The app credentials, or "login needed".
     pub fn require_app(&self, store: &dyn Store) -> Result<AppCredentials, Error> {
         crate::store::load_app(store, &self.entries())?.ok_or_else(|| {
+            let flags = self.flags_prefix();
             Error::login_needed(
                 format!("no api_key/api_secret stored for profile {}", self.profile_label()),
-                "run `kite-setup init` to set them up (or `kite-setup regenerate` if the secret was lost)",
+                format!(
+                    "run `kite-setup{flags} init` to set them up (or `kite-setup{flags} regenerate` if the secret was lost)"
+                ),
             )
         })
     }
@@ -190,13 +204,7 @@ impl Ctx<'_> {
 
     /// ` --sandbox --profile NAME` as needed to repeat this run's choices in a hint.
     pub fn flags_prefix(&self) -> String {
-        let sandbox_flag = if self.sandbox { " --sandbox" } else { "" };
-        let profile_flag = if self.profile == "default" {
-            String::new()
-        } else {
-            format!(" --profile {}", self.profile)
-        };
-        format!("{sandbox_flag}{profile_flag}")
+        flags_for(self.sandbox, &self.profile)
     }
 
     /// `run kite-setup login` with this run's profile and sandbox flags.

@@ -382,8 +382,8 @@ fn fresh(
             return Err(Error::login_needed(
                 format!("no api_key is stored for profile {}", ctx.profile_label()),
                 format!(
-                    "run `kite-setup{} regenerate` in a terminal to enter it, or `kite-setup init --force`",
-                    ctx.flags_prefix()
+                    "run `kite-setup{flags} regenerate` in a terminal to enter it, or `kite-setup{flags} init --force`",
+                    flags = ctx.flags_prefix()
                 ),
             ));
         }
@@ -443,8 +443,10 @@ fn fresh(
         "Saved the new secret as pending in the {} (read back and checked)",
         store.describe()
     ));
-    ctx.ui
-        .say("  From here on a crash or Ctrl-C loses nothing: `kite-setup regenerate --resume` continues.");
+    ctx.ui.say(format!(
+        "  From here on a crash or Ctrl-C loses nothing: `kite-setup{} regenerate --resume` continues.",
+        ctx.flags_prefix()
+    ));
     checkpoint(env, Step::Captured);
     finish(ctx, store.as_ref(), meta, &mut rot, args, env)
 }
@@ -459,7 +461,7 @@ fn capture(ctx: &Ctx<'_>, api_key: &Secret, old: Option<&Secret>) -> Result<Secr
         ctx.ui
             .say("Paste the new api_secret (it is not shown while you type or paste).");
         let s = ctx.prompter.secret("New api_secret", &check)?;
-        Ok(Secret::new(s.expose().trim().to_string()))
+        Ok(s.trimmed())
     } else {
         let line = (ctx.read_stdin_line)().map_err(|e| {
             Error::failed(
@@ -467,7 +469,7 @@ fn capture(ctx: &Ctx<'_>, api_key: &Secret, old: Option<&Secret>) -> Result<Secr
                 "send the secret as one line on standard input",
             )
         })?;
-        let s = Secret::new(line.trim().to_string());
+        let s = Secret::new(line).trimmed();
         check(s.expose()).map_err(|m| {
             Error::usage(
                 format!("new api_secret on stdin: {m}"),
@@ -653,14 +655,12 @@ fn verify(
     ctx.offer_self_play()?;
     loop {
         let creds = rot.creds();
-        let params = LoginParams {
-            client_id: &meta.client_id,
-            creds: &creds,
-            redirect_url: &meta.redirect_url,
-            timeout: Duration::from_secs(args.timeout),
-            paste: false,
-            no_browser: false,
-        };
+        let params = LoginParams::via_browser(
+            &meta.client_id,
+            &creds,
+            &meta.redirect_url,
+            Duration::from_secs(args.timeout),
+        );
         let failure = match browser_login(ctx, &params) {
             Ok(out) => {
                 ctx.ui.ok(format!(

@@ -1,6 +1,7 @@
 //! `kite-setup status`: every profile of this mode, what is stored (masked), the token's
 //! time left, interrupted rotations; `--check` asks Kite. Exit 0 when the selected profile
-//! is usable, 4 when a login is needed. Never prints a secret.
+//! is usable, 4 when a login is needed, 1 when the store cannot be read or `--check` cannot
+//! reach Kite. Never prints a secret.
 
 use serde_json::json;
 
@@ -17,7 +18,6 @@ struct Report {
     name: String,
     meta: ProfileMeta,
     store: String,
-    store_error: Option<String>,
     api_key_masked: Option<String>,
     secret_stored: bool,
     token: TokenState,
@@ -44,7 +44,7 @@ enum TokenState {
 
 impl Report {
     fn usable(&self) -> bool {
-        self.store_error.is_none()
+        self.store_failed.is_none()
             && self.secret_stored
             && matches!(self.token, TokenState::Valid { .. })
             && !matches!(self.check, Some(Err(_)))
@@ -115,7 +115,6 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         name: name.to_string(),
         meta: meta.clone(),
         store: format!("{:?}", meta.store).to_lowercase(),
-        store_error: None,
         api_key_masked: None,
         secret_stored: false,
         token: TokenState::None,
@@ -127,7 +126,6 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
     let store = match ctx.stores.open(ctx.store_flag.unwrap_or(meta.store)) {
         Ok((s, _)) => s,
         Err(e) => {
-            r.store_error = Some(e.to_string());
             r.store_failed = Some(e);
             return r;
         }
@@ -136,7 +134,6 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
     let app = match load_app(store.as_ref(), &entries) {
         Ok(a) => a,
         Err(e) => {
-            r.store_error = Some(e.to_string());
             r.store_failed = Some(e);
             return r;
         }
@@ -176,7 +173,6 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         }
         Ok(None) => {}
         Err(e) => {
-            r.store_error = Some(e.to_string());
             r.store_failed = Some(e);
         }
     }
@@ -205,7 +201,7 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
     };
     ctx.ui
         .say(format!("    store       {}{store_note}", r.store));
-    if let Some(e) = &r.store_error {
+    if let Some(e) = &r.store_failed {
         ctx.ui.say(format!("    problem     {e}"));
         return;
     }
@@ -236,8 +232,10 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
         None => {}
     }
     if r.pending_rotation {
-        ctx.ui
-            .say("    rotation    INTERRUPTED — run `kite-setup regenerate --resume` (or --abort)");
+        ctx.ui.say(format!(
+            "    rotation    INTERRUPTED — run `kite-setup{} regenerate --resume` (or --abort)",
+            super::flags_for(ctx.sandbox, &r.name)
+        ));
     }
     ctx.ui
         .say(format!("    redirect    {}", r.meta.redirect_url));
@@ -259,7 +257,7 @@ fn to_json(ctx: &Ctx<'_>, r: &Report) -> serde_json::Value {
         "plan": plans::text(r.meta.plan).name,
         "verified": r.meta.verified,
         "store": r.store,
-        "store_error": r.store_error,
+        "store_error": r.store_failed.as_ref().map(ToString::to_string),
         "api_key": r.api_key_masked,
         "api_secret_stored": r.secret_stored,
         "token": token,

@@ -1,11 +1,12 @@
 //! `HttpKite`: the `Kite` trait over HTTPS (reqwest blocking, rustls/ring), with Kite's
-//! headers, timeouts (connect 5 s, whole call 15 s), no redirect following, proxies
+//! headers, timeouts (connect 5 s, whole call 15 s by default; app.rs may set another
+//! whole-call limit from `KITE_SETUP_HTTP_TIMEOUT_SECS`), no redirect following, proxies
 //! bypassed for loopback, and plain http refused for anything but loopback.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::{Client, ClientBuilder, Response};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, DATE};
 use url::{Host, Url};
 
@@ -50,6 +51,22 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// reqwest's builder with what every client of kite-setup needs (this one and the
+/// sandbox control client): the TLS provider installed, both timeouts, redirects never
+/// followed, and proxies bypassed for loopback.
+pub fn client_builder(connect: Duration, total: Duration, loopback: bool) -> ClientBuilder {
+    install_tls_provider();
+    let builder = Client::builder()
+        .connect_timeout(connect)
+        .timeout(total)
+        .redirect(reqwest::redirect::Policy::none());
+    if loopback {
+        builder.no_proxy()
+    } else {
+        builder
+    }
+}
+
 impl HttpKite {
     pub fn new(endpoints: Endpoints) -> Result<Self, KiteError> {
         Self::with_timeouts(endpoints, CONNECT_TIMEOUT, TOTAL_TIMEOUT)
@@ -62,19 +79,13 @@ impl HttpKite {
     ) -> Result<Self, KiteError> {
         check_endpoint(&endpoints.api)?;
         check_endpoint(&endpoints.login)?;
-        install_tls_provider();
-        let mut builder = Client::builder()
-            .connect_timeout(connect)
-            .timeout(total)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kite-setup/", env!("CARGO_PKG_VERSION")));
-        if is_loopback(&endpoints.api) {
-            builder = builder.no_proxy();
-        }
-        let client = builder.build().map_err(|e| KiteError::Connect {
-            host: host_of(&endpoints.api),
-            detail: format!("cannot set up the HTTP client: {}", e.without_url()),
-        })?;
+        let client = client_builder(connect, total, is_loopback(&endpoints.api))
+            .user_agent(concat!("kite-setup/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| KiteError::Connect {
+                host: host_of(&endpoints.api),
+                detail: format!("cannot set up the HTTP client: {}", e.without_url()),
+            })?;
         Ok(Self {
             endpoints,
             client,

@@ -94,13 +94,7 @@ pub fn checksum(api_key: &Secret, request_token: &str, api_secret: &Secret) -> S
     h.update(api_key.expose().as_bytes());
     h.update(request_token.as_bytes());
     h.update(api_secret.expose().as_bytes());
-    let digest = h.finalize();
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        use std::fmt::Write;
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    crate::profile::hex(&h.finalize())
 }
 
 /// What commands need from Kite. The real one is `client::HttpKite`; tests use fakes.

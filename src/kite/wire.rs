@@ -155,10 +155,10 @@ fn describe_body(content_type: Option<&str>, body: &[u8]) -> String {
     }
 }
 
-/// What was wrong with `data`, naming our fields and types but never a value from the
-/// body: serde quotes the offending value (`invalid type: string "…"`), which may be a
-/// token in the wrong place.
-fn data_error(e: &serde_json::Error) -> String {
+/// What was wrong with JSON that did not fit our type, naming our fields and types but
+/// never a value from it: serde quotes the offending value (`invalid type: string "…"`),
+/// which may be a token in the wrong place. Also used for the sandbox's state file.
+pub fn data_error(e: &serde_json::Error) -> String {
     let text = e.to_string();
     if text.starts_with("missing field") || text.starts_with("duplicate field") {
         // The field name is ours.

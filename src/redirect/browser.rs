@@ -24,12 +24,6 @@ pub enum BrowserError {
     Failed(String),
 }
 
-impl BrowserError {
-    pub fn hint(&self) -> String {
-        "open the printed URL in a browser yourself, or set $BROWSER".into()
-    }
-}
-
 pub trait Browser {
     /// Starts a browser at `url` and returns at once (never waits for the browser).
     fn open(&self, url: &Url) -> Result<BrowserOutcome, BrowserError>;

@@ -107,11 +107,7 @@ fn submit(shared: &Shared, req: &Req) -> Reply {
         .unwrap_or_default();
     let password = Secret::new(f.get("password").cloned().unwrap_or_default());
     let totp = f.get("totp").cloned().unwrap_or_default();
-    let valid = shared.read(|s, now| {
-        s.account(&client_id).is_some_and(|a| {
-            a.password.ct_eq(&password) && state::totp_ok(&a.totp_secret, &totp, now)
-        })
-    });
+    let valid = shared.read(|s, now| s.login_ok(&client_id, &password, &totp, now));
     if !valid {
         return form(
             shared,

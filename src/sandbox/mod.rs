@@ -227,19 +227,25 @@ fn save(path: &Path, s: &State) -> Result<(), crate::profile::ConfigError> {
 fn load_or_seed(path: &Path) -> Result<State, Error> {
     let mut state = match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice::<State>(&bytes).map_err(|e| {
+            // Never serde's own message: it quotes values, and the file holds the demo
+            // world's passwords, TOTP secrets and api_secrets.
+            let mut what = crate::kite::wire::data_error(&e);
+            if !what.contains(" at line ") {
+                what = format!("{what} at line {}", e.line());
+            }
             Error::failed(
                 format!(
-                    "the sandbox state file {} cannot be read: {e}",
+                    "the sandbox state file {} cannot be read: {what}",
                     path.display()
                 ),
-                "move it away (a new demo world is created) or pass --state with another file",
+                "move it away (a new demo world is created), or run `kite-setup sandbox --state FILE` with another file",
             )
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::seeded(),
         Err(e) => {
             return Err(Error::failed(
                 format!("cannot read {}: {e}", path.display()),
-                "check the file's permissions, or pass --state with another file",
+                "check the file's permissions, or run `kite-setup sandbox --state FILE` with another file",
             ));
         }
     };
@@ -253,7 +259,7 @@ fn load_or_seed(path: &Path) -> Result<State, Error> {
     let unwritable = |e: crate::profile::ConfigError| {
         Error::failed(
             e.to_string(),
-            "pass --state with a file in a directory you can write",
+            "run `kite-setup sandbox --state FILE` with a file in a directory you can write",
         )
     };
     // Only a directory we create is made private: never chmod an existing one (/tmp).

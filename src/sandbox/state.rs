@@ -177,6 +177,13 @@ impl State {
         self.accounts.iter().find(|a| a.client_id == client_id)
     }
 
+    /// Whether `client_id` (normalized by the caller), `password` and a current TOTP
+    /// code log that account in: the check behind both Kite's login page and the console.
+    pub fn login_ok(&self, client_id: &str, password: &Secret, totp: &str, now: Timestamp) -> bool {
+        self.account(client_id)
+            .is_some_and(|a| a.password.ct_eq(password) && totp_ok(&a.totp_secret, totp, now))
+    }
+
     pub fn app(&self, api_key: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.api_key == api_key)
     }

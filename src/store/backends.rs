@@ -2,7 +2,6 @@
 //! Linux/BSD, Keychain on macOS, Credential Manager on Windows), the Linux kernel keyring,
 //! and the explicit plaintext file. Built in `app.rs` through [`open_store`].
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -78,11 +77,7 @@ fn random_hex(bytes: usize) -> String {
     // An OS without randomness cannot run kite-setup at all (nonces need it too); a
     // fixed probe name would still work, so fall back to zeros rather than fail here.
     let _ = getrandom::fill(&mut buf);
-    buf.iter()
-        .fold(String::with_capacity(bytes * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    crate::profile::hex(&buf)
 }
 
 /// Whole seconds for a timeout message, rounded up (a 0.5 s timeout reads "1 s").
