@@ -86,6 +86,17 @@ pub enum StoreChoice {
     File,
 }
 
+impl StoreChoice {
+    /// The name used on the command line and in the metadata file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreChoice::Auto => "auto",
+            StoreChoice::Keyutils => "keyutils",
+            StoreChoice::File => "file",
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// First-time setup: a guided wizard over the developer console, credentials verified

@@ -54,6 +54,12 @@ impl StoreError {
             StoreError::Locked { .. } => "unlock your keyring (log in to the desktop, or `gnome-keyring-daemon --unlock`), then try again".into(),
             StoreError::Timeout { .. } => "the keyring may be locked and waiting for a prompt nobody sees: unlock it, or run `kite-setup doctor`".into(),
             StoreError::Failed { .. } => "run `kite-setup doctor` to test the keyring; nothing was changed".into(),
+            StoreError::Corrupt { entry } if entry.ends_with("/session") => {
+                "log in again with `kite-setup login --force` to rewrite it".into()
+            }
+            StoreError::Corrupt { entry } if entry.ends_with("/pending") => {
+                "drop the interrupted rotation with `kite-setup regenerate --abort`, then regenerate again".into()
+            }
             StoreError::Corrupt { .. } => "run `kite-setup init` again for this profile to rewrite it".into(),
             StoreError::ReadBackMismatch { .. } => "the keyring is not keeping entries; run `kite-setup doctor` and try another store".into(),
         }

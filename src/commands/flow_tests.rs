@@ -907,6 +907,30 @@ fn logout_revokes_then_forgets_and_keeps_the_token_when_kite_is_unreachable() {
 }
 
 #[test]
+fn logout_without_an_api_key_says_the_token_cannot_be_revoked_and_forgets_it() {
+    let h = Harness::new("AB1234");
+    set_up(&h, test_port());
+    h.store
+        .delete(&Entries::new("default", false).app())
+        .unwrap();
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::new();
+    let (r, _, err) = with_ctx(&h, &p, &b, false, "", super::logout::logout);
+    assert_eq!(r.unwrap(), 0);
+    assert!(
+        err.contains("No api_key is stored") && err.contains("Forgot"),
+        "{err}"
+    );
+    assert!(!h.kite.calls().contains(&"invalidate".to_string()));
+    assert!(
+        h.store
+            .get(&Entries::new("default", false).session())
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
 fn logout_forgets_a_token_kite_already_rejects() {
     let h = Harness::new("AB1234");
     set_up(&h, test_port());

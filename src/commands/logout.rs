@@ -13,6 +13,8 @@ enum Revoked {
     Done,
     AlreadyDead,
     NothingStored,
+    /// A token is stored but no api_key to revoke it with (the app entry is gone).
+    NoKey,
     Failed(KiteError),
 }
 
@@ -22,7 +24,7 @@ fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
         return Ok(Revoked::NothingStored);
     };
     let Some(app) = load_app(store, &entries)? else {
-        return Ok(Revoked::NothingStored);
+        return Ok(Revoked::NoKey);
     };
     Ok(
         match ctx.kite.invalidate(&app.api_key, &session.access_token) {
@@ -46,6 +48,9 @@ pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
         Revoked::AlreadyDead => ctx
             .ui
             .ok("Kite already rejects the access token (expired or revoked)"),
+        Revoked::NoKey => ctx.ui.warn(
+            "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
+        ),
         Revoked::Failed(e) => {
             let hint = format!(
                 "{}; the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
@@ -92,6 +97,9 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
         Revoked::NothingStored => {}
         Revoked::Done => ctx.ui.ok("Revoked the access token at Kite"),
         Revoked::AlreadyDead => ctx.ui.ok("Kite already rejects the access token"),
+        Revoked::NoKey => ctx.ui.warn(
+            "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
+        ),
         Revoked::Failed(e) => ctx.ui.warn(format!(
             "Could not revoke the access token at Kite ({e}); it dies at 06:00 IST"
         )),

@@ -114,7 +114,7 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
     let mut r = Report {
         name: name.to_string(),
         meta: meta.clone(),
-        store: format!("{:?}", meta.store).to_lowercase(),
+        store: meta.store.as_str().to_string(),
         api_key_masked: None,
         secret_stored: false,
         token: TokenState::None,
