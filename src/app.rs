@@ -61,7 +61,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            render_error(&e);
+            render_error(&e, cli.global.verbose);
             ExitCode::from(e.exit_code())
         }
     }
@@ -93,7 +93,9 @@ fn harden_process() {
     });
 }
 
-fn render_error(e: &Error) {
+/// `error:` and `hint:` lines; with `-v`, also the typed error as the code sees it (its
+/// `Debug` form: secrets inside are `Secret`s and print as `[REDACTED]`).
+fn render_error(e: &Error, verbose: u8) {
     let mut err = std::io::stderr().lock();
     if matches!(e, Error::Interrupted) {
         let _ = writeln!(err, "\n{INTERRUPTED_LINE}");
@@ -102,6 +104,9 @@ fn render_error(e: &Error) {
     let _ = writeln!(err, "error: {e}");
     if let Some(hint) = e.hint() {
         let _ = writeln!(err, "hint: {hint}");
+    }
+    if verbose > 0 {
+        let _ = writeln!(err, "detail: {e:?}");
     }
 }
 

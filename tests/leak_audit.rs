@@ -453,6 +453,13 @@ fn no_secret_leaks_in_any_scenario() {
             1,
         ),
         (
+            "login -v: 403 checksum (verbose detail)",
+            "/session/token",
+            serde_json::json!({"status": 403}),
+            vec!["-v", "login", "--force"],
+            4,
+        ),
+        (
             "login: HTML body",
             "/session/token",
             serde_json::json!({"status": 502, "body": "<html>bad gateway</html>"}),
