@@ -235,3 +235,34 @@ pub fn with_ctx<T>(
     let r = f(&ctx);
     (r, out.text(), err.text())
 }
+
+/// Kite's success redirect query (the nonce is added from the login URL).
+pub const OK_QUERY: &str = "action=login&type=login&status=success&request_token=rt0123456789";
+
+/// The next free loopback port from `next`, below `end` (each test module keeps its own
+/// range so parallel tests never share a port).
+pub fn port_from(next: &std::sync::atomic::AtomicU16, end: u16) -> u16 {
+    loop {
+        let p = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(p < end, "ran out of test ports");
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// kite-setup's redirect URL on `port`.
+pub fn redirect_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/kite-setup/callback")
+}
+
+/// A browser that completes Kite's login with `query` whenever a login page is opened
+/// (and records other pages, such as the console, without doing anything there).
+pub fn kite_browser(port: u16, query: &'static str) -> crate::redirect::RecordingBrowser {
+    let to = redirect_url(port);
+    crate::redirect::RecordingBrowser::acting(move |url| {
+        if url.path().ends_with("/connect/login") {
+            follow_redirect(url, &to, query);
+        }
+    })
+}

@@ -3,7 +3,7 @@
 //! Kite's redirect. Binary-level tests against the sandbox and a real keyring are in tests/.
 #![allow(clippy::many_single_char_names)] // h, p, b, r, e: harness, prompter, browser, result, error
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::AtomicU16;
 
 use crate::cli::{EnvArgs, EnvFormat, InitArgs, LoginArgs, Plan, RemoveArgs, StatusArgs};
 use crate::error::Error;
@@ -11,37 +11,18 @@ use crate::kite::KiteError;
 use crate::prompt::{Answer, ScriptedPrompter};
 use crate::redirect::RecordingBrowser;
 use crate::store::{AppCredentials, Entries, Store, StoreError, get_json, set_json_verified};
-use crate::testing::{Harness, follow_redirect, kite_error, with_ctx};
+use crate::testing::{
+    Harness, OK_QUERY, kite_browser, kite_error, port_from, redirect_url, with_ctx,
+};
 
 const KEY: &str = "abcd1234efgh5678";
 const SECRET: &str = "s3cr3tS3CR3Ts3cr3tS3CR3Ts3cr3t12";
 const SECRET2: &str = "n3wn3wN3WN3Wn3wn3wN3WN3Wn3wn3w99";
-const OK_QUERY: &str = "action=login&type=login&status=success&request_token=rt0123456789";
 
-/// A free port in the range init searches, distinct within this test process.
+/// A free port in the range init searches (5123-5322), apart from other test modules'.
 fn test_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(5200);
-    loop {
-        let p = NEXT.fetch_add(1, Ordering::SeqCst);
-        assert!(p < 5320, "ran out of test ports");
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-}
-
-fn redirect_url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/kite-setup/callback")
-}
-
-/// A browser that completes Kite's login with `query` whenever a login page is opened.
-fn kite_browser(port: u16, query: &'static str) -> RecordingBrowser {
-    let to = redirect_url(port);
-    RecordingBrowser::acting(move |url| {
-        if url.path().ends_with("/connect/login") {
-            follow_redirect(url, &to, query);
-        }
-    })
+    port_from(&NEXT, 5320)
 }
 
 fn init_args() -> InitArgs {

@@ -4,7 +4,7 @@
 #![allow(clippy::many_single_char_names)] // h, p, b, r: harness, prompter, browser, result
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::AtomicU16;
 
 use crate::cli::{Plan, RegenerateArgs, StoreChoice};
 use crate::error::Error;
@@ -17,7 +17,7 @@ use crate::store::{
     AppCredentials, Entries, PendingSecret, Store, get_json, load_app, load_session,
     set_json_verified,
 };
-use crate::testing::{Harness, follow_redirect, kite_error, with_ctx};
+use crate::testing::{Harness, OK_QUERY, kite_error, port_from, redirect_url, with_ctx};
 
 use super::regenerate::{RegenerateEnv, Step, run};
 
@@ -26,33 +26,16 @@ const OLD: &str = "0ld0ld0LD0LD0ld0ld0LD0LD0ld0ld12";
 const NEW: &str = "n3wn3wN3WN3Wn3wn3wN3WN3Wn3wn3w99";
 const NEW2: &str = "an0th3rS3cr3tan0th3rS3cr3tan0th3";
 const OLD_TOKEN: &str = "oldtoken0123456789abcdefghijklmn";
-const OK_QUERY: &str = "action=login&type=login&status=success&request_token=rt0123456789";
 
 /// A free loopback port, apart from the ones the other flow tests use.
 fn test_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(5400);
-    loop {
-        let p = NEXT.fetch_add(1, Ordering::SeqCst);
-        assert!(p < 5600, "ran out of test ports");
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
+    port_from(&NEXT, 5600)
 }
 
-fn redirect_url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/kite-setup/callback")
-}
-
-/// A browser that completes Kite's login whenever a login page is opened (and records
-/// the console page without doing anything there).
+/// A browser that completes Kite's login whenever a login page is opened.
 fn kite_browser(port: u16) -> RecordingBrowser {
-    let to = redirect_url(port);
-    RecordingBrowser::acting(move |url| {
-        if url.path().ends_with("/connect/login") {
-            follow_redirect(url, &to, OK_QUERY);
-        }
-    })
+    crate::testing::kite_browser(port, OK_QUERY)
 }
 
 fn entries() -> Entries {
