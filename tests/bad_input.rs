@@ -12,12 +12,11 @@ mod keyring_support;
 #[path = "support/sandbox.rs"]
 mod sandbox_support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cli_support::{Run, World, check_failure, run_command};
+use cli_support::{Run, Streaming, World, check_failure, nonce_of, run_command};
 
 /// A profile name for `init` cases: it must still not exist afterwards.
 const NEW: &str = "fresh";
@@ -107,58 +106,27 @@ fn init_args<'a>(client_id: &'a str, api_key: &'a str, redirect: &'a str) -> Vec
 /// Runs `login --paste --force`, reads the login URL from stderr, and answers with the
 /// line `make(nonce, redirect_url)` on stdin.
 fn paste_run(w: &World, make: &dyn Fn(&str, &str) -> String, redirect_url: &str) -> Run {
-    let mut child = w
-        .command(&["login", "--paste", "--force"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn login --paste");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = tx.send(line);
-        }
-        all
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let nonce = loop {
-        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-            break String::new();
-        };
-        if let Some(at) = line.find("http")
-            && line.contains("/connect/login")
-        {
-            break nonce_of(line[at..].trim());
-        }
-    };
-    let mut stdin = child.stdin.take().expect("stdin");
+    let mut login = Streaming::spawn(w.command(&["login", "--paste", "--force"]), Stdio::piped());
+    let nonce = login
+        .login_url(Duration::from_secs(20))
+        .and_then(|u| nonce_of(&u))
+        .unwrap_or_default();
+    let mut stdin = login.child.stdin.take().expect("stdin");
     let _ = writeln!(stdin, "{}", make(&nonce, redirect_url));
     drop(stdin);
-    let out = child.wait_with_output().expect("wait");
-    let stderr = reader.join().expect("reader");
+    let mut stdout = String::new();
+    let _ = login
+        .child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout);
+    let status = login.child.wait().expect("wait");
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr: login.stderr(),
     }
-}
-
-fn nonce_of(login_url: &str) -> String {
-    let u = url::Url::parse(login_url).expect("login URL");
-    let params = u
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_params")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    url::form_urlencoded::parse(params.as_bytes())
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 #[test]

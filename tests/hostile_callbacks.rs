@@ -12,13 +12,12 @@ mod keyring_support;
 #[path = "support/sandbox.rs"]
 mod sandbox_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cli_support::World;
+use cli_support::{Streaming, World, nonce_of};
 use serde_json::json;
 
 const PATH: &str = "/kite-setup/callback";
@@ -47,19 +46,6 @@ fn get(path_and_query: &str, host: &str) -> Vec<u8> {
 }
 
 /// The nonce (`state` inside `redirect_params`) of a login URL.
-fn nonce_of(login_url: &str) -> String {
-    let u = url::Url::parse(login_url).expect("login URL");
-    let params = u
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_params")
-        .map(|(_, v)| v.into_owned())
-        .expect("redirect_params");
-    url::form_urlencoded::parse(params.as_bytes())
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .expect("state")
-}
-
 #[test]
 fn hostile_callbacks_are_refused_and_the_real_one_completes_the_login() {
     let w = World::new();
@@ -68,37 +54,14 @@ fn hostile_callbacks_are_refused_and_the_real_one_completes_the_login() {
     // A browser that does nothing: the test plays every request itself.
     std::fs::write(&w.browser, "#!/bin/sh\nexit 0\n").expect("browser script");
 
-    let mut child = w
-        .command(&["login", "--force", "--timeout", "60"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn login");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = tx.send(line);
-        }
-        all
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let login_url = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the login URL on stderr");
-        if let Some(at) = line.find("http") {
-            let u = line[at..].trim().to_string();
-            if u.contains("/connect/login") {
-                break u;
-            }
-        }
-    };
-    let nonce = nonce_of(&login_url);
+    let mut login = Streaming::spawn(
+        w.command(&["login", "--force", "--timeout", "60"]),
+        Stdio::null(),
+    );
+    let login_url = login
+        .login_url(Duration::from_secs(20))
+        .expect("the login URL on stderr");
+    let nonce = nonce_of(&login_url).expect("a nonce in the login URL");
     let target = url::Url::parse(&app.redirect_url).expect("redirect URL");
     let port = target.port().expect("port");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -222,7 +185,7 @@ fn hostile_callbacks_are_refused_and_the_real_one_completes_the_login() {
             started.elapsed()
         );
         assert!(
-            child.try_wait().expect("try_wait").is_none(),
+            login.child.try_wait().expect("try_wait").is_none(),
             "the login ended after {name:?}"
         );
     }
@@ -242,7 +205,7 @@ fn hostile_callbacks_are_refused_and_the_real_one_completes_the_login() {
         }
     }
     assert!(
-        child.try_wait().expect("try_wait").is_none(),
+        login.child.try_wait().expect("try_wait").is_none(),
         "the login ended during the burst"
     );
 
@@ -256,7 +219,7 @@ fn hostile_callbacks_are_refused_and_the_real_one_completes_the_login() {
         started.elapsed()
     );
     let exit = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
+        if let Some(s) = login.child.try_wait().expect("try_wait") {
             break s;
         }
         assert!(
@@ -266,7 +229,7 @@ fn hostile_callbacks_are_refused_and_the_real_one_completes_the_login() {
         std::thread::sleep(Duration::from_millis(20));
     };
     drop((slow, idle));
-    let stderr = reader.join().expect("reader");
+    let stderr = login.stderr();
     assert_eq!(exit.code(), Some(0), "login failed:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains(FAKE_TOKEN), "a forged token was echoed");

@@ -11,10 +11,13 @@
 //! ```
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::keyring_support::KeyringSession;
 use crate::sandbox_support::SandboxProcess;
@@ -403,4 +406,76 @@ pub fn run_command(mut cmd: Command, stdin: &str) -> Run {
     let out = child.wait_with_output().expect("wait kite-setup");
     let _ = writer.join();
     Run::from(&out)
+}
+
+/// A kite-setup process with piped stdio whose stderr is read line by line while it runs,
+/// to catch the login URL (and its nonce) while a login waits for its redirect.
+pub struct Streaming {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    reader: Option<JoinHandle<String>>,
+}
+
+impl Streaming {
+    pub fn spawn(mut cmd: Command, stdin: Stdio) -> Self {
+        let mut child = cmd
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kite-setup");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                all.push_str(&line);
+                all.push('\n');
+                let _ = tx.send(line);
+            }
+            all
+        });
+        Self {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// The `/connect/login` URL kite-setup printed, if it did within `timeout`.
+    pub fn login_url(&self, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok()?;
+            if let Some(at) = line.find("http") {
+                let url = line[at..].trim();
+                if url.contains("/connect/login") {
+                    return Some(url.to_string());
+                }
+            }
+        }
+    }
+
+    /// All of stderr; call after the process has ended (or its stderr closed).
+    pub fn stderr(&mut self) -> String {
+        self.reader
+            .take()
+            .map(|r| r.join().expect("stderr reader"))
+            .unwrap_or_default()
+    }
+}
+
+/// The nonce kite-setup put in a login URL's `redirect_params` (`state=<hex>`).
+pub fn nonce_of(login_url: &str) -> Option<String> {
+    let u = url::Url::parse(login_url).ok()?;
+    let params = u
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_params")
+        .map(|(_, v)| v.into_owned())?;
+    url::form_urlencoded::parse(params.as_bytes())
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
 }
