@@ -57,11 +57,11 @@ impl FakeKite {
 
 /// Kite's envelope error with its exact message.
 pub fn kite_error(status: u16, error_type: &str, message: &str) -> KiteError {
-    KiteError::Api {
+    KiteError::api(
         status,
-        error_type: crate::kite::ErrorType::parse(error_type),
-        message: message.into(),
-    }
+        crate::kite::ErrorType::parse(error_type),
+        message.into(),
+    )
 }
 
 impl Kite for FakeKite {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::cli::{InitArgs, Plan, StoreChoice};
 use crate::error::Error;
-use crate::kite::{ErrorType, KiteError};
+use crate::kite::KiteError;
+use crate::kite::error::Refusal;
 use crate::profile::{ProfileMeta, validate_profile_name};
 use crate::secret::Secret;
 use crate::session::{StoredSession, format_ist, humanize_left};
@@ -399,14 +400,13 @@ fn step_verify(
 fn verify_error(failure: LoginFailure, ctx: &Ctx<'_>, draft: &Draft) -> Error {
     match failure {
         LoginFailure::Exchange(e) | LoginFailure::Profile(e) if e.is_token_error() => {
-            let msg = e.kite_message().unwrap_or_default();
-            let hint = if msg.contains("checksum") {
-                e.hint()
-            } else if msg.contains("Token is invalid") {
-                "run init again and finish the login within 5 minutes (a request token works once)"
-                    .into()
-            } else {
-                "check the api_key on the app's page, and that the app's subscription is active on the console's billing page".into()
+            let hint = match e.refusal() {
+                Some(Refusal::BadChecksum) => e.hint(),
+                Some(Refusal::RequestTokenSpent) => {
+                    "run init again and finish the login within 5 minutes (a request token works once)"
+                        .into()
+                }
+                _ => "check the api_key on the app's page, and that the app's subscription is active on the console's billing page".into(),
             };
             Error::failed(e.to_string(), hint)
         }
@@ -451,27 +451,26 @@ fn diagnose_kite(
     secret: &'static str,
     key: &'static str,
 ) -> (Vec<String>, Vec<&'static str>) {
-    let msg = e.kite_message().unwrap_or_default();
     match e {
-        KiteError::Api { error_type: ErrorType::Token, .. } if msg.contains("checksum") => (
+        KiteError::Api { refusal: Refusal::BadChecksum, .. } => (
             vec![
                 "Kite said \"Invalid checksum\": the api_secret does not belong to this api_key.".into(),
                 "Copy the secret again, or check that key and secret come from the same app (regenerated since?).".into(),
             ],
             vec![secret, key],
         ),
-        KiteError::Api { error_type: ErrorType::Token, .. } if msg.contains("Token is invalid") => (
+        KiteError::Api { refusal: Refusal::RequestTokenSpent, .. } => (
             vec!["Kite said the login's request token is invalid or expired: it lives about 5 minutes and works once. Log in again.".into()],
             vec![],
         ),
-        KiteError::Api { error_type: ErrorType::Token, .. } => (
+        KiteError::Api { refusal: Refusal::BadKeyOrToken, .. } => (
             vec![
                 "Kite said \"Incorrect api_key or access_token\": the api_key is wrong, or the app's subscription is not active.".into(),
                 "Check the key on the app's page, and the plan on the console's billing page.".into(),
             ],
             vec![key],
         ),
-        KiteError::Api { error_type: ErrorType::Input, .. } if msg.contains("not enabled") => (
+        KiteError::Api { refusal: Refusal::UserNotEnabled, .. } => (
             vec!["Kite said the user is not enabled for the app: log in with the client ID the app was created for.".into()],
             vec![],
         ),

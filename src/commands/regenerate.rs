@@ -40,7 +40,8 @@ use std::time::Duration;
 
 use crate::cli::RegenerateArgs;
 use crate::error::Error;
-use crate::kite::{ErrorType, KiteError};
+use crate::kite::KiteError;
+use crate::kite::error::Refusal;
 use crate::leakscan::{Needle, default_plan, scan};
 use crate::profile::ProfileMeta;
 use crate::secret::Secret;
@@ -720,8 +721,10 @@ fn verify(
 fn is_checksum(f: &LoginFailure) -> bool {
     matches!(
         f,
-        LoginFailure::Exchange(e @ KiteError::Api { error_type: ErrorType::Token, .. })
-            if e.kite_message().unwrap_or_default().contains("checksum")
+        LoginFailure::Exchange(KiteError::Api {
+            refusal: Refusal::BadChecksum,
+            ..
+        })
     )
 }
 
