@@ -214,6 +214,7 @@ pub fn with_ctx<T>(
     let ctx = Ctx {
         profile: "default".into(),
         sandbox: false,
+        sandbox_url: None,
         interactive,
         json: false,
         store_flag: None,

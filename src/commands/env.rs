@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::cli::{EnvArgs, EnvFormat};
-use crate::error::Error;
+use crate::error::{Error, Fix};
 use crate::secret::Secret;
 
 use super::Ctx;
@@ -50,10 +50,10 @@ pub fn run(
     {
         return Err(Error::failed(
             format!("{name} cannot be written to a dotenv file: {why}"),
-            format!(
-                "use `kite-setup{flags} exec -- CMD`, or `kite-setup{flags} env --format sh|fish|json`",
-                flags = ctx.flags_prefix()
-            ),
+            Fix::text("use ")
+                .and_run("exec -- CMD")
+                .and(", or ")
+                .and_run("env --format sh|fish|json"),
         ));
     }
     if let Some(path) = &args.dotenv {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{InitArgs, Plan, StoreChoice};
-use crate::error::Error;
+use crate::error::{Error, Fix};
 use crate::kite::KiteError;
 use crate::kite::error::Refusal;
 use crate::profile::{ProfileMeta, validate_profile_name};
@@ -346,7 +346,7 @@ fn step_verify(
             Err(LoginFailure::Interrupted) => return Err(Error::Interrupted),
             Err(f) => f,
         };
-        let (diagnosis, fixes) = diagnose(&failure, draft);
+        let (diagnosis, fixes) = diagnose(ctx, &failure, draft);
         ctx.ui.gap();
         for line in &diagnosis {
             ctx.ui.warn(line);
@@ -380,7 +380,7 @@ fn step_verify(
                     &|s| {
                         crate::redirect::validate_redirect_url(s)
                             .map(|_| ())
-                            .map_err(|e| format!("{e} ({})", e.hint()))
+                            .map_err(|e| format!("{e} ({})", ctx.render(&e.fix())))
                     },
                 )?;
                 draft.redirect_url = u;
@@ -400,22 +400,26 @@ fn step_verify(
 fn verify_error(failure: LoginFailure, ctx: &Ctx<'_>, draft: &Draft) -> Error {
     match failure {
         LoginFailure::Exchange(e) | LoginFailure::Profile(e) if e.is_token_error() => {
-            let hint = match e.refusal() {
-                Some(Refusal::BadChecksum) => e.hint(),
+            let fix: Fix = match e.refusal() {
+                Some(Refusal::BadChecksum) => e.fix(),
                 Some(Refusal::RequestTokenSpent) => {
                     "run init again and finish the login within 5 minutes (a request token works once)"
                         .into()
                 }
                 _ => "check the api_key on the app's page, and that the app's subscription is active on the console's billing page".into(),
             };
-            Error::failed(e.to_string(), hint)
+            Error::failed(e.to_string(), fix).caused_by(e)
         }
         other => other.into_error(ctx, &draft.redirect_url),
     }
 }
 
 /// What probably went wrong and which fields the user may want to fix (product.md step 5).
-fn diagnose(failure: &LoginFailure, draft: &Draft) -> (Vec<String>, Vec<&'static str>) {
+fn diagnose(
+    ctx: &Ctx<'_>,
+    failure: &LoginFailure,
+    draft: &Draft,
+) -> (Vec<String>, Vec<&'static str>) {
     const SECRET: &str = "Re-enter the api_secret";
     const KEY: &str = "Re-enter the api_key";
     const URL: &str = "Re-enter the redirect URL registered on the console";
@@ -430,7 +434,7 @@ fn diagnose(failure: &LoginFailure, draft: &Draft) -> (Vec<String>, Vec<&'static
             vec![URL],
         ),
         LoginFailure::Cancelled => (vec!["The login was cancelled on Kite's authorisation page: choose Authorize next time.".into()], vec![]),
-        LoginFailure::Exchange(e) | LoginFailure::Profile(e) => diagnose_kite(e, SECRET, KEY),
+        LoginFailure::Exchange(e) | LoginFailure::Profile(e) => diagnose_kite(ctx, e, SECRET, KEY),
         LoginFailure::WrongUser { expected, got } => (
             vec![
                 format!("Kite logged in {got}, but this profile is for {expected}."),
@@ -438,15 +442,16 @@ fn diagnose(failure: &LoginFailure, draft: &Draft) -> (Vec<String>, Vec<&'static
             ],
             vec![],
         ),
-        LoginFailure::RedirectUrl(e) => (vec![format!("{e}."), e.hint()], vec![URL]),
-        LoginFailure::Listen(e) => (vec![format!("{e}."), e.hint()], vec![URL]),
-        LoginFailure::BadCallback(e) => (vec![format!("{e}."), e.hint()], vec![]),
+        LoginFailure::RedirectUrl(e) => (vec![format!("{e}."), ctx.render(&e.fix())], vec![URL]),
+        LoginFailure::Listen(e) => (vec![format!("{e}."), ctx.render(&e.fix())], vec![URL]),
+        LoginFailure::BadCallback(e) => (vec![format!("{e}."), ctx.render(&e.fix())], vec![]),
         LoginFailure::Io(d) => (vec![format!("The login failed: {d}.")], vec![]),
         LoginFailure::Interrupted => (vec![], vec![]),
     }
 }
 
 fn diagnose_kite(
+    ctx: &Ctx<'_>,
     e: &KiteError,
     secret: &'static str,
     key: &'static str,
@@ -474,7 +479,7 @@ fn diagnose_kite(
             vec!["Kite said the user is not enabled for the app: log in with the client ID the app was created for.".into()],
             vec![],
         ),
-        other => (vec![format!("{other}."), other.hint()], vec![]),
+        other => (vec![format!("{other}."), ctx.render(&other.fix())], vec![]),
     }
 }
 
@@ -575,21 +580,20 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
             humanize_left(left)
         ));
     }
-    let flags = ctx.flags_prefix();
     ctx.ui.gap();
     ctx.ui.say("Next:");
     // The comments line up whatever flags the commands carry.
     let next = [
         (
-            format!("kite-setup{flags} exec -- python bot.py"),
+            ctx.command("exec -- python bot.py"),
             "your script gets KITE_API_KEY and KITE_ACCESS_TOKEN",
         ),
         (
-            format!("eval \"$(kite-setup{flags} env)\""),
+            format!("eval \"$({})\"", ctx.command("env")),
             "or put them in this shell",
         ),
         (
-            format!("kite-setup{flags} login"),
+            ctx.command("login"),
             "every morning: tokens die at 06:00 IST",
         ),
     ];
@@ -631,21 +635,24 @@ fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
         Error::missing_flag("--redirect-url", "the app's registered redirect URL")
     })?;
     crate::redirect::validate_redirect_url(redirect_url)
-        .map_err(|e| Error::usage(format!("--redirect-url: {e}"), e.hint()))?;
+        .map_err(|e| Error::usage(format!("--redirect-url: {e}"), e.fix()))?;
     let plan = args
         .plan
         .ok_or_else(|| Error::missing_flag("--plan", "the app's plan (personal or connect)"))?;
     if !args.api_secret_stdin {
         return Err(Error::usage(
             "the api_secret is needed: pass --api-secret-stdin and send it on standard input",
-            "e.g. `secret-tool lookup ... | kite-setup init --no-input ... --api-secret-stdin`; secrets are never flags",
+            Fix::text("e.g. ")
+                .and_piped(
+                    "secret-tool lookup ... | ",
+                    "init --no-input ... --api-secret-stdin",
+                )
+                .and("; secrets are never flags"),
         ));
     }
-    let line = (ctx.read_stdin_line)().map_err(|e| {
-        Error::failed(
-            format!("cannot read the api_secret from stdin: {e}"),
-            "send the secret as one line on standard input",
-        )
+    let line = (ctx.read_stdin_line)().map_err(|e| Error::StdinUnreadable {
+        what: "the api_secret",
+        detail: e.to_string(),
     })?;
     let secret = Secret::new(line).trimmed();
     validate::api_secret(secret.expose(), Some(&api_key)).map_err(|m| {
@@ -700,7 +707,7 @@ fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
                 Some(out.session)
             }
             Err(f) => {
-                let (diagnosis, _) = diagnose(&f, &draft);
+                let (diagnosis, _) = diagnose(ctx, &f, &draft);
                 for line in &diagnosis {
                     ctx.ui.say(format!("  {line}"));
                 }

@@ -203,8 +203,8 @@ impl LoginFailure {
     pub fn into_error(self, ctx: &Ctx<'_>, redirect_url: &str) -> crate::error::Error {
         use crate::error::Error;
         match self {
-            LoginFailure::RedirectUrl(e) => Error::usage(e.to_string(), e.hint()),
-            LoginFailure::Listen(e) => Error::failed(e.to_string(), e.hint()),
+            LoginFailure::RedirectUrl(e) => Error::usage(e.to_string(), e.fix()),
+            LoginFailure::Listen(e) => Error::failed(e.to_string(), e.fix()),
             LoginFailure::NoCallback { waited } => Error::failed(
                 format!(
                     "no login redirect reached {redirect_url} in {} s",
@@ -216,12 +216,10 @@ impl LoginFailure {
                 "the login was cancelled on Kite's authorisation page",
                 "run the command again and choose Authorize when Kite asks",
             ),
-            LoginFailure::BadCallback(e) => Error::usage(e.to_string(), e.hint()),
+            LoginFailure::BadCallback(e) => Error::usage(e.to_string(), e.fix()),
             LoginFailure::Exchange(e) | LoginFailure::Profile(e) => {
                 if e.is_token_error() {
-                    let hint = e.hint();
-                    let msg = e.to_string();
-                    Error::login_needed(msg, hint)
+                    Error::login_needed(e.to_string(), e.fix()).caused_by(e)
                 } else {
                     Error::Kite(e)
                 }

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::RegenerateArgs;
-use crate::error::Error;
+use crate::error::{Error, Fix};
 use crate::kite::KiteError;
 use crate::kite::error::Refusal;
 use crate::leakscan::{Needle, default_plan, scan};
@@ -181,15 +181,10 @@ impl Rotation {
         Ok(get_json::<PendingSecret>(store, &ctx.entries().pending())?)
     }
 
-    fn from_pending(
-        ctx: &Ctx<'_>,
-        data: PendingSecret,
-        main: Option<&AppCredentials>,
-    ) -> Result<Self, Error> {
-        let abort_hint = format!(
-            "drop it with `kite-setup{} regenerate --abort` and start again",
-            ctx.flags_prefix()
-        );
+    fn from_pending(data: PendingSecret, main: Option<&AppCredentials>) -> Result<Self, Error> {
+        let abort_hint = Fix::text("drop it with ")
+            .and_run("regenerate --abort")
+            .and(" and start again");
         let step = Step::parse(&data.step).ok_or_else(|| {
             Error::failed(
                 format!(
@@ -341,7 +336,8 @@ fn fresh(
         if !args.api_secret_stdin {
             return Err(Error::usage(
                 "the new api_secret is needed: pass --api-secret-stdin and send it on standard input",
-                "secrets are never flags; e.g. `... | kite-setup regenerate --no-input --yes --api-secret-stdin`",
+                Fix::text("secrets are never flags; e.g. ")
+                    .and_piped("... | ", "regenerate --no-input --yes --api-secret-stdin"),
             ));
         }
     }
@@ -382,10 +378,10 @@ fn fresh(
         if !ctx.interactive {
             return Err(Error::login_needed(
                 format!("no api_key is stored for profile {}", ctx.profile_label()),
-                format!(
-                    "run `kite-setup{flags} regenerate` in a terminal to enter it, or `kite-setup{flags} init --force`",
-                    flags = ctx.flags_prefix()
-                ),
+                Fix::text("run ")
+                    .and_run("regenerate")
+                    .and(" in a terminal to enter it, or ")
+                    .and_run("init --force"),
             ));
         }
         let k = ctx
@@ -445,8 +441,8 @@ fn fresh(
         store.describe()
     ));
     ctx.ui.say(format!(
-        "  From here on a crash or Ctrl-C loses nothing: `kite-setup{} regenerate --resume` continues.",
-        ctx.flags_prefix()
+        "  From here on a crash or Ctrl-C loses nothing: `{}` continues.",
+        ctx.command("regenerate --resume")
     ));
     checkpoint(env, Step::Captured);
     finish(ctx, store.as_ref(), meta, &mut rot, args, env)
@@ -464,11 +460,9 @@ fn capture(ctx: &Ctx<'_>, api_key: &Secret, old: Option<&Secret>) -> Result<Secr
         let s = ctx.prompter.secret("New api_secret", &check)?;
         Ok(s.trimmed())
     } else {
-        let line = (ctx.read_stdin_line)().map_err(|e| {
-            Error::failed(
-                format!("cannot read the new api_secret from stdin: {e}"),
-                "send the secret as one line on standard input",
-            )
+        let line = (ctx.read_stdin_line)().map_err(|e| Error::StdinUnreadable {
+            what: "the new api_secret",
+            detail: e.to_string(),
         })?;
         let s = Secret::new(line).trimmed();
         check(s.expose()).map_err(|m| {
@@ -491,7 +485,7 @@ fn resume(
     env: &RegenerateEnv,
 ) -> Result<u8, Error> {
     let main = crate::store::load_app(store.as_ref(), &ctx.entries())?;
-    let mut rot = Rotation::from_pending(ctx, pending, main.as_ref())?;
+    let mut rot = Rotation::from_pending(pending, main.as_ref())?;
     ctx.ui.heading(&format!(
         "kite-setup regenerate --resume — profile {}",
         ctx.profile_label()
@@ -518,9 +512,9 @@ fn finish(
             if rot.step != Step::Done {
                 ctx.ui.gap();
                 ctx.ui.warn(format!(
-                    "Stopped: {}. Nothing is lost: `kite-setup{} regenerate --resume` continues from here.",
+                    "Stopped: {}. Nothing is lost: `{}` continues from here.",
                     rot.step.describe(),
-                    ctx.flags_prefix()
+                    ctx.command("regenerate --resume")
                 ));
             }
             return Err(e);
@@ -538,20 +532,22 @@ fn finish(
                 "Anything else that held the old secret (servers, CI variables) needs the new one,",
             );
             ctx.ui.say(format!(
-                "or `kite-setup{} exec -- CMD` to get credentials without keeping a copy.",
-                ctx.flags_prefix()
+                "or `{}` to get credentials without keeping a copy.",
+                ctx.command("exec -- CMD")
             ));
             Ok(0)
         }
         Ended::RevokeFailed(e) => {
-            let hint = format!(
-                "the new secret is in place and works; run `kite-setup{} regenerate --resume` when Kite is reachable to revoke the old token (it dies at 06:00 IST anyway)",
-                ctx.flags_prefix()
-            );
+            let fix = Fix::text("the new secret is in place and works; run ")
+                .and_run("regenerate --resume")
+                .and(
+                    " when Kite is reachable to revoke the old token (it dies at 06:00 IST anyway)",
+                );
             Err(Error::failed(
                 format!("could not revoke the previous access token at Kite: {e}"),
-                hint,
-            ))
+                fix,
+            )
+            .caused_by(e))
         }
     }
 }
@@ -579,11 +575,9 @@ fn drive(
             Some(Action::Swap) => {
                 step5();
                 let creds = rot.creds();
-                set_json_verified(store, &ctx.entries().app(), &creds)
-                    .map_err(|e| swap_failed(ctx, &e))?;
+                set_json_verified(store, &ctx.entries().app(), &creds).map_err(swap_failed)?;
                 if let Some(s) = &rot.data.new_session {
-                    set_json_verified(store, &ctx.entries().session(), s)
-                        .map_err(|e| swap_failed(ctx, &e))?;
+                    set_json_verified(store, &ctx.entries().session(), s).map_err(swap_failed)?;
                 }
                 rot.advance(ctx, store, env, Action::Swap)?;
                 ctx.ui.ok(format!(
@@ -629,14 +623,15 @@ fn drive(
     }
 }
 
-fn swap_failed(ctx: &Ctx<'_>, e: &crate::store::StoreError) -> Error {
+fn swap_failed(e: crate::store::StoreError) -> Error {
     Error::failed(
         format!("could not write the new secret into the keyring: {e}"),
-        format!(
-            "the new secret is safe in the pending entry; fix the keyring (`kite-setup doctor`), then run `kite-setup{} regenerate --resume`",
-            ctx.flags_prefix()
-        ),
+        Fix::text("the new secret is safe in the pending entry; fix the keyring (")
+            .and_run("doctor")
+            .and("), then run ")
+            .and_run("regenerate --resume"),
     )
+    .caused_by(e)
 }
 
 /// Step 4: a real login with the new secret. On failure the pending entry stays; the
@@ -687,14 +682,14 @@ fn verify(
             );
         } else {
             ctx.ui.warn(format!("The login failed: {err}."));
-            if let Some(h) = err.hint() {
-                ctx.ui.warn(h);
+            if let Some(f) = err.fix() {
+                ctx.ui.warn(ctx.render(&f));
             }
         }
         ctx.ui
             .say("Your current secret is untouched; the new one stays pending.");
         if !ctx.interactive {
-            return Err(with_pending_hint(ctx, err));
+            return Err(err.with_fix(pending_fix()));
         }
         let items = [
             "Paste the new secret again",
@@ -713,7 +708,7 @@ fn verify(
                     .ok("Saved the new secret as pending (read back and checked)");
             }
             1 => {}
-            _ => return Err(with_pending_hint(ctx, err)),
+            _ => return Err(err.with_fix(pending_fix())),
         }
     }
 }
@@ -728,21 +723,14 @@ fn is_checksum(f: &LoginFailure) -> bool {
     )
 }
 
-/// The same error, with the hint that the pending secret is kept and how to go on.
-fn with_pending_hint(ctx: &Ctx<'_>, e: Error) -> Error {
-    let extra = format!(
-        "the new secret stays pending: `kite-setup{p} regenerate --resume` retries, `kite-setup{p} regenerate --abort` drops it",
-        p = ctx.flags_prefix()
-    );
-    match e {
-        Error::Usage { message, hint } => Error::usage(message, format!("{hint}; {extra}")),
-        Error::LoginNeeded { message, hint } => {
-            Error::login_needed(message, format!("{hint}; {extra}"))
-        }
-        Error::Failed { message, hint } => Error::failed(message, format!("{hint}; {extra}")),
-        Error::Kite(k) => Error::failed(k.to_string(), format!("{}; {extra}", k.hint())),
-        other => other,
-    }
+/// What a failed verification adds to its error's fix: the pending secret is kept, and how
+/// to go on.
+fn pending_fix() -> Fix {
+    Fix::text("the new secret stays pending: ")
+        .and_run("regenerate --resume")
+        .and(" retries, ")
+        .and_run("regenerate --abort")
+        .and(" drops it")
 }
 
 /// Step 6: plain-text copies of the old secret and the old token. Prints places, never values.
@@ -832,18 +820,16 @@ fn abort(
                 "Aborting keeps your current secret and drops the pending new one. If you already",
             );
             ctx.ui.say("clicked \"Regenerate secret\" on the console, the current one no longer works at Kite:");
-            ctx.ui.say(format!(
-                "run `kite-setup{} regenerate` again then.",
-                ctx.flags_prefix()
-            ));
+            ctx.ui
+                .say(format!("run `{}` again then.", ctx.command("regenerate")));
         }
     }
     if !args.yes {
         if !ctx.interactive {
-            return Err(Error::usage(
-                "dropping the pending secret needs confirmation",
-                "pass --yes with --no-input",
-            ));
+            return Err(Error::NeedsConfirmation {
+                action: "dropping the pending secret".into(),
+                fix: Fix::text("pass --yes with --no-input"),
+            });
         }
         if !ctx.prompter.confirm("Drop the pending secret?", false)? {
             ctx.ui.say("Nothing was changed.");

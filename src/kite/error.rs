@@ -1,6 +1,8 @@
 //! Kite's failures as types: the documented `error_type`s (kite-api.md §5) and the ways
 //! the transport fails. Messages never carry a secret, a token or a full URL with a query.
 
+use crate::error::{Fix, RunFlags};
+
 /// Kite's `error_type`, with unknown types kept as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorType {
@@ -191,8 +193,14 @@ impl KiteError {
         }
     }
 
-    /// What to do about it, in one line.
+    /// The fix as a run of the default live profile would read it (tests; commands
+    /// render [`KiteError::fix`] with their run's flags).
     pub fn hint(&self) -> String {
+        self.fix().render(&RunFlags::default())
+    }
+
+    /// What to do about it, in one line.
+    pub fn fix(&self) -> Fix {
         match self {
             Self::Api { status: 429, .. } => {
                 "Kite is rate-limiting this api_key (10 requests/s); wait a few seconds and try again".into()
@@ -204,7 +212,7 @@ impl KiteError {
                 "the login's request token expired or was already used: log in again (it lives about 5 minutes)".into()
             }
             Self::Api { refusal: Refusal::BadKeyOrToken, .. } => {
-                "log in again with `kite-setup login`; if that fails too, check that the app's subscription is active on the console's billing page".into()
+                Fix::text("log in again with ").and_run("login").and("; if that fails too, check that the app's subscription is active on the console's billing page")
             }
             Self::Api { refusal: Refusal::IpNotAllowed { .. }, .. } => {
                 "orders are accepted only from an IP registered on the developer console (Profile → IP Whitelist); register this machine's public IP there".into()
@@ -219,13 +227,13 @@ impl KiteError {
                 "Kite is having trouble; try again in a minute (status: https://kite.trade/status)".into()
             }
             Self::Api { .. } | Self::UnexpectedError { .. } => {
-                "try again; if it persists, run `kite-setup doctor`".into()
+                Fix::text("try again; if it persists, run ").and_run("doctor")
             }
             Self::Malformed(_) | Self::Redirected { .. } => {
                 "something between you and Kite (a proxy or captive portal) changed the answer; try another network".into()
             }
             Self::Timeout { .. } | Self::Connect { .. } => {
-                "check your internet connection and proxy settings, then try again (`kite-setup doctor` checks the hosts)".into()
+                Fix::text("check your internet connection and proxy settings, then try again (").and_run("doctor").and(" checks the hosts)")
             }
             Self::InsecureEndpoint(_) => {
                 "use https, or a sandbox on 127.0.0.1".into()
