@@ -161,16 +161,8 @@ pub struct InitArgs {
     pub timeout: u64,
 }
 
-/// The Kite Connect plans (kite-api.md §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    /// Personal: free; orders, GTT, portfolio, margins; no market data.
-    Personal,
-    /// Connect: ₹500/month per API key; adds WebSocket and historical data.
-    Connect,
-}
-
+/// The Kite Connect plans: one type with the sandbox and the metadata file.
+pub use kite_wire::Plan;
 #[derive(Debug, Args, Clone, Default)]
 pub struct LoginArgs {
     /// Log in even if today's token is still valid.

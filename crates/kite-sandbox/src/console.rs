@@ -1,4 +1,4 @@
-//! The developer console (kite-api.md §7) as plain HTML: login with TOTP, the app list
+//! The developer console (docs/sandbox.md "Console") as plain HTML: login with TOTP, the app list
 //! with plan and subscription, billing (renew a lapsed subscription), the create-app
 //! form, and the credentials page that shows a secret once and regenerates it.
 
@@ -9,9 +9,10 @@ use url::Url;
 
 use super::html::{error_line, esc, input, page};
 use super::http::{Reply, Req};
-use super::state::{self, App, Plan};
+use super::state::{self, App};
 use super::{Shared, lock};
-use crate::secret::Secret;
+use kite_wire::Plan;
+use kite_wire::Secret;
 
 const COOKIE: &str = "kite_console";
 
