@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use jiff::SignedDuration;
 use kite_wire::Plan;
-use kite_wire::control::{self, AppCreated, Approve, Approved, ClockView, NewApp, StateView};
+use kite_wire::control::{
+    self, AppCreated, Approve, Approved, ClockView, FaultsCleared, NewApp, StateView,
+};
 use kite_wire::envelope::{Envelope, data_error};
 use reqwest::blocking::Client;
 use serde::Serialize;
@@ -108,6 +110,15 @@ impl SandboxClient {
         self.get(control::path::STATE, "show its state")
     }
 
+    /// Drops every pending injected fault; returns how many there were.
+    pub fn clear_faults(&self) -> Result<usize, Error> {
+        let v: FaultsCleared = send(
+            self.client.delete(self.url(control::path::FAULTS)),
+            "clear its faults",
+        )?;
+        Ok(v.cleared)
+    }
+
     /// Asks the sandbox to log in its app's owner for `login_url` and returns where the
     /// browser would be redirected.
     pub fn approve(&self, login_url: &Url) -> Result<Url, Error> {
@@ -189,5 +200,50 @@ impl Browser for SelfPlayBrowser {
             let _ = client.visit(&to);
         });
         Ok(BrowserOutcome::Opened)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kite_wire::control::{Fault, FaultAdded};
+
+    use super::*;
+
+    #[test]
+    fn typed_control_calls_against_a_real_sandbox() {
+        let sb = kite_sandbox::start(
+            kite_sandbox::SandboxOptions::default(),
+            Arc::new(kite_sandbox::WallClock),
+        )
+        .unwrap();
+        sb.quiet();
+        let client = SandboxClient::new(&sb.url, Duration::from_secs(10)).unwrap();
+        assert_eq!(client.demo_client_id().unwrap(), sb.demo.client_id);
+        let fault = Fault {
+            path: "/user/profile".into(),
+            status: Some(503),
+            delay_ms: None,
+            body: None,
+            reset: false,
+            count: 3,
+        };
+        let added: FaultAdded = client
+            .post(control::path::FAULTS, &fault, "add a fault")
+            .unwrap();
+        assert_eq!(added.fault, fault);
+        assert_eq!(client.state().unwrap().faults.len(), 1);
+        assert_eq!(client.clear_faults().unwrap(), 1);
+        assert!(client.state().unwrap().faults.is_empty());
+        assert_eq!(client.clear_faults().unwrap(), 0);
+        // A refusal arrives as the sandbox's own message.
+        let err = client
+            .create_app("ZZ9999", "https://x.y/", "personal")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no account has the client_id"),
+            "{err}"
+        );
     }
 }

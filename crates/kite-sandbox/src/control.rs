@@ -4,8 +4,8 @@
 //! kite-wire's, shared with kite-setup's client.
 
 use kite_wire::control::{
-    AccountCreated, AppCreated, Approve, Approved, ClockView, Fault, FaultAdded, NewAccount,
-    NewApp, SecretRegenerated, SetClock, SetSubscription, SubscriptionSet,
+    AccountCreated, AppCreated, Approve, Approved, ClockView, Fault, FaultAdded, FaultsCleared,
+    NewAccount, NewApp, SecretRegenerated, SetClock, SetSubscription, SubscriptionSet,
 };
 use kite_wire::{ErrorType, Plan};
 use serde::Serialize;
@@ -35,6 +35,10 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
             req.json().and_then(|b| set_subscription(shared, key, &b))
         }
         ("POST", ["faults"]) => req.json().and_then(|b| add_fault(shared, b)),
+        ("DELETE", ["faults"]) => {
+            let cleared = shared.mutate(|s, _| std::mem::take(&mut s.faults).len());
+            Ok(json(&FaultsCleared { cleared }))
+        }
         ("POST", ["approve"]) => req.json::<Approve>().and_then(|b| {
             let redirect_url = super::login::approve(shared, &b.login_url)?;
             Ok(json(&Approved { redirect_url }))

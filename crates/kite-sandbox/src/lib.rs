@@ -31,6 +31,8 @@ use state::State;
 
 /// Worker threads: a delayed answer on one must not hold up the others.
 const WORKERS: usize = 8;
+/// How long a client may take to send the body it announced.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The real time: the one place this crate reads the system clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -323,3 +325,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod server_tests;

@@ -4,20 +4,24 @@
 
 use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use kite_wire::ErrorType;
 use kite_wire::control::Fault;
 
 use crate::http::{self, Reply, Req};
-use crate::{Shared, api, console, control, login, state};
+use crate::{BODY_TIMEOUT, Shared, api, console, control, login, state};
 
 /// Bodies larger than this are refused (every real form and JSON body is tiny).
 const MAX_BODY: u64 = 64 * 1024;
 
 /// Answers one request: faults first, then the route; one log line, without the query.
-pub(crate) fn serve(shared: &Shared, mut rq: tiny_http::Request) {
-    let req = match read_request(&mut rq) {
+pub(crate) fn serve(shared: &Arc<Shared>, rq: tiny_http::Request) {
+    let Some((rq, body)) = read_body(shared, rq) else {
+        return;
+    };
+    let req = match read_request(&rq, body) {
         Ok(req) => req,
         Err(reply) => {
             log(shared, rq.method().as_str(), rq.url(), reply.status);
@@ -76,7 +80,70 @@ fn loggable_path(url: &str) -> String {
         .join("/")
 }
 
-fn read_request(rq: &mut tiny_http::Request) -> Result<Req, Reply> {
+/// What a body read gave: the bytes (at most one more than `MAX_BODY`) or the failure.
+type Body = std::io::Result<Vec<u8>>;
+
+fn read_limited(rq: &mut tiny_http::Request) -> Body {
+    let mut body = Vec::new();
+    rq.as_reader()
+        .take(MAX_BODY + 1)
+        .read_to_end(&mut body)
+        .map(|_| body)
+}
+
+/// Whether tiny_http already holds the whole body in memory (it buffers announced bodies
+/// up to 1 KiB before handing the request over), so reading it cannot block.
+fn body_is_buffered(rq: &tiny_http::Request) -> bool {
+    let header = |name: &'static str| {
+        rq.headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_ascii_lowercase())
+    };
+    if header("Connection").is_some_and(|c| c.contains("upgrade")) {
+        return false;
+    }
+    match rq.body_length() {
+        Some(0) => true,
+        Some(n) => n <= 1024 && header("Expect").is_none(),
+        None => header("Transfer-Encoding").is_none(),
+    }
+}
+
+/// Reads the body, giving the client `BODY_TIMEOUT` to send one that is not buffered yet.
+/// Such a read runs on a thread of its own: a client that stalls loses its request (the
+/// worker moves on), and that thread answers 408 if the body ever ends or the client
+/// gives up. tiny_http offers no socket timeouts, so this is how stalled clients are kept
+/// from holding every worker.
+fn read_body(
+    shared: &Arc<Shared>,
+    mut rq: tiny_http::Request,
+) -> Option<(tiny_http::Request, Body)> {
+    if body_is_buffered(&rq) {
+        let body = read_limited(&mut rq);
+        return Some((rq, body));
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    let late = Arc::clone(shared);
+    let method = rq.method().as_str().to_string();
+    let url = rq.url().to_string();
+    std::thread::spawn(move || {
+        let body = read_limited(&mut rq);
+        if let Err(mpsc::SendError((rq, _))) = tx.send((rq, body)) {
+            log(&late, &method, &url, 408);
+            let reply = Reply::error(
+                408,
+                &ErrorType::Input,
+                "The request body did not arrive in time.",
+            );
+            send(&late, rq, reply);
+        }
+    });
+    rx.recv_timeout(BODY_TIMEOUT).ok()
+}
+
+/// The request with its body, or the answer to a body that could not be read or is too large.
+fn read_request(rq: &tiny_http::Request, body: Body) -> Result<Req, Reply> {
     let url = rq.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let header = |name: &'static str| {
@@ -85,26 +152,24 @@ fn read_request(rq: &mut tiny_http::Request) -> Result<Req, Reply> {
             .find(|h| h.field.equiv(name))
             .map(|h| h.value.as_str().to_string())
     };
-    let mut req = Req {
-        method: rq.method().as_str().to_ascii_uppercase(),
-        path: path.to_string(),
-        query: http::parse_pairs(query.as_bytes()),
-        authorization: header("Authorization"),
-        cookie: header("Cookie"),
-        body: Vec::new(),
-    };
-    let mut reader = rq.as_reader().take(MAX_BODY + 1);
-    if reader.read_to_end(&mut req.body).is_err() {
+    let Ok(body) = body else {
         return Err(Reply::input_error("The request body could not be read."));
-    }
-    if req.body.len() as u64 > MAX_BODY {
+    };
+    if body.len() as u64 > MAX_BODY {
         return Err(Reply::error(
             413,
             &ErrorType::Input,
             "The request body is too large.",
         ));
     }
-    Ok(req)
+    Ok(Req {
+        method: rq.method().as_str().to_ascii_uppercase(),
+        path: path.to_string(),
+        query: http::parse_pairs(query.as_bytes()),
+        authorization: header("Authorization"),
+        cookie: header("Cookie"),
+        body,
+    })
 }
 
 fn route(shared: &Shared, req: &Req) -> Reply {

@@ -22,7 +22,7 @@ pub mod path {
     pub const ACCOUNTS: &str = "/_sandbox/accounts";
     /// `POST NewApp` → `AppCreated`.
     pub const APPS: &str = "/_sandbox/apps";
-    /// `POST Fault` → `FaultAdded`.
+    /// `POST Fault` → `FaultAdded`; `DELETE` → `FaultsCleared`.
     pub const FAULTS: &str = "/_sandbox/faults";
     /// `POST Approve` → `Approved`.
     pub const APPROVE: &str = "/_sandbox/approve";
@@ -157,6 +157,13 @@ fn one() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultAdded {
     pub fault: Fault,
+}
+
+/// `DELETE /_sandbox/faults`: every pending fault is dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultsCleared {
+    /// How many there were.
+    pub cleared: usize,
 }
 
 /// `POST /_sandbox/approve`: log the app's owner in for this login URL, as a browser
