@@ -17,6 +17,8 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
         ("DELETE", "/session/token") => invalidate(shared, req),
         ("GET", "/user/profile") => signed(shared, req, |acc, _| profile(acc)),
         ("GET", "/user/margins") => signed(shared, req, |_, _| margins()),
+        (_, "/orders") => super::orders::handle(shared, req),
+        (_, p) if p.starts_with("/orders/") => super::orders::handle(shared, req),
         ("GET", p) if p.starts_with("/user/margins/") => {
             margins_segment(shared, req, &p["/user/margins/".len()..])
         }
@@ -72,24 +74,31 @@ fn invalidate(shared: &Shared, req: &Req) -> Reply {
     }
 }
 
-/// Runs `f` for a call signed with `Authorization: token api_key:access_token`.
-fn signed(shared: &Shared, req: &Req, f: impl FnOnce(&Account, &AccessToken) -> Value) -> Reply {
+/// The account and token of a call signed with `Authorization: token api_key:access_token`,
+/// or Kite's answer to a bad one.
+pub(crate) fn authorised(shared: &Shared, req: &Req) -> Result<(Account, AccessToken), Reply> {
     let Some((key, token)) = req
         .authorization
         .as_deref()
         .and_then(|h| h.trim().strip_prefix("token "))
         .and_then(|kt| kt.trim().split_once(':'))
     else {
-        return Reply::token_error(MSG_BAD_KEY_OR_TOKEN);
+        return Err(Reply::token_error(MSG_BAD_KEY_OR_TOKEN));
     };
-    let found = shared.read(|s, now| {
-        let at = s.check_access(key, token, now)?.clone();
-        let acc = s.account(&at.client_id)?.clone();
-        Some((acc, at))
-    });
-    match found {
-        Some((acc, at)) => Reply::success(&f(&acc, &at)),
-        None => Reply::token_error(MSG_BAD_KEY_OR_TOKEN),
+    shared
+        .read(|s, now| {
+            let at = s.check_access(key, token, now)?.clone();
+            let acc = s.account(&at.client_id)?.clone();
+            Some((acc, at))
+        })
+        .ok_or_else(|| Reply::token_error(MSG_BAD_KEY_OR_TOKEN))
+}
+
+/// Runs `f` for a signed call.
+fn signed(shared: &Shared, req: &Req, f: impl FnOnce(&Account, &AccessToken) -> Value) -> Reply {
+    match authorised(shared, req) {
+        Ok((acc, at)) => Reply::success(&f(&acc, &at)),
+        Err(reply) => reply,
     }
 }
 

@@ -5,7 +5,8 @@
 
 use kite_wire::control::{
     AccountCreated, AppCreated, Approve, Approved, ClockView, Fault, FaultAdded, FaultsCleared,
-    NewAccount, NewApp, SecretRegenerated, SetClock, SetSubscription, SubscriptionSet,
+    IpsSet, NewAccount, NewApp, SecretRegenerated, SetClock, SetIps, SetSubscription,
+    SubscriptionSet,
 };
 use kite_wire::{ErrorType, Plan};
 use serde::Serialize;
@@ -24,6 +25,9 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
         ("GET", ["clock"]) => Ok(json(&clock_view(shared))),
         ("POST", ["clock"]) => req.json().and_then(|b| set_clock(shared, &b)),
         ("POST", ["accounts"]) => req.json::<NewAccount>().map(|_| json(&new_account(shared))),
+        ("POST", ["accounts", client_id, "ips"]) => {
+            req.json().and_then(|b| set_ips(shared, client_id, &b))
+        }
         ("POST", ["apps"]) => req.json().and_then(|b| new_app(shared, &b)),
         ("POST", ["apps", key, "regenerate"]) => {
             match shared.mutate(|s, _| s.regenerate_secret(key)) {
@@ -78,6 +82,23 @@ fn new_account(shared: &Shared) -> AccountCreated {
         client_id: acc.client_id,
         password: acc.password,
         totp_secret: acc.totp_secret,
+    }
+}
+
+fn set_ips(shared: &Shared, client_id: &str, b: &SetIps) -> Result<serde_json::Value, String> {
+    let ips = super::orders::parse_whitelist(&b.ips)?;
+    let client_id = client_id.to_ascii_uppercase();
+    let found = shared.mutate(|s, _| {
+        s.accounts
+            .iter_mut()
+            .find(|a| a.client_id == client_id)
+            .map(|a| a.ips.clone_from(&ips))
+            .is_some()
+    });
+    if found {
+        Ok(json(&IpsSet { client_id, ips }))
+    } else {
+        Err(format!("no account has the client_id {client_id:?}"))
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Req {
     pub query: HashMap<String, String>,
     pub authorization: Option<String>,
     pub cookie: Option<String>,
+    /// The TCP peer's address (the static IP rule looks at it).
+    pub peer: Option<std::net::IpAddr>,
     pub body: Vec<u8>,
 }
 

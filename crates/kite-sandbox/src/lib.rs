@@ -10,6 +10,7 @@ mod error;
 mod html;
 mod http;
 mod login;
+mod orders;
 mod serve;
 pub mod state;
 mod store;
@@ -187,6 +188,8 @@ pub(crate) struct Shared {
     sessions: Mutex<HashMap<String, String>>,
     /// Logins waiting at the "Authorize app" page: ticket → (client ID, api_key, params).
     tickets: Mutex<HashMap<String, login::Ticket>>,
+    /// Order requests per account in the last second (memory only).
+    order_rate: Mutex<HashMap<String, orders::RateWindow>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -276,6 +279,7 @@ pub fn start(opts: SandboxOptions, clock: Arc<dyn Clock>) -> Result<SandboxHandl
         log: AtomicBool::new(true),
         sessions: Mutex::new(HashMap::new()),
         tickets: Mutex::new(HashMap::new()),
+        order_rate: Mutex::new(HashMap::new()),
     });
     let server = Arc::new(server);
     let stop = Arc::new(AtomicBool::new(false));

@@ -168,6 +168,7 @@ fn read_request(rq: &tiny_http::Request, body: Body) -> Result<Req, Reply> {
         query: http::parse_pairs(query.as_bytes()),
         authorization: header("Authorization"),
         cookie: header("Cookie"),
+        peer: rq.remote_addr().map(|a| a.ip().to_canonical()),
         body,
     })
 }

@@ -2,11 +2,13 @@
 //! answers, redirect URLs. Raw HTTP/1.1 over `TcpStream`, so nothing here depends on an
 //! HTTP client's own timeouts or retries.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use kite_wire::control::{AppCreated, FaultsCleared, StateView};
+use kite_wire::control::{AppCreated, Approved, FaultsCleared, StateView};
+use kite_wire::{SessionData, checksum};
 
 use super::*;
 
@@ -32,12 +34,31 @@ fn call(
     body: &str,
     within: Duration,
 ) -> (u16, String) {
+    request(
+        sb,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+        within,
+    )
+}
+
+fn request(
+    sb: &SandboxHandle,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    within: Duration,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr(sb)).unwrap();
     s.set_read_timeout(Some(within)).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        let _ = write!(head, "{k}: {v}\r\n");
+    }
+    let _ = write!(head, "Content-Length: {}\r\n\r\n", body.len());
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body.as_bytes()).unwrap();
     let mut out = Vec::new();
@@ -127,6 +148,141 @@ fn ipv6_loopback_redirect_urls_are_accepted_and_followed() {
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("http://[::1]:5123/kite-setup/callback?action=login"),
+        "{body}"
+    );
+}
+
+/// A clock that stands still, so that the rate rule is exact.
+struct Frozen(Timestamp);
+
+impl Clock for Frozen {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+/// The demo user's access token, through the approve shortcut and the real exchange.
+fn demo_token(sb: &SandboxHandle) -> String {
+    let t = Duration::from_secs(10);
+    let approve = format!(
+        r#"{{"login_url":"{}?v=3&api_key={}"}}"#,
+        sb.login_url(),
+        sb.demo.api_key
+    );
+    let (_, body) = call(sb, "POST", "/_sandbox/approve", &approve, t);
+    let to: Approved = serde_json::from_str(&body).unwrap();
+    let rt = Url::parse(&to.redirect_url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "request_token")
+        .unwrap()
+        .1
+        .into_owned();
+    let sum = checksum(
+        &Secret::from(sb.demo.api_key.as_str()),
+        &rt,
+        &sb.demo.api_secret,
+    );
+    let form = format!(
+        "api_key={}&request_token={rt}&checksum={sum}",
+        sb.demo.api_key
+    );
+    let (status, body) = request(
+        sb,
+        "POST",
+        "/session/token",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+        t,
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let s: SessionData = serde_json::from_value(v["data"].clone()).unwrap();
+    s.access_token.expose().to_string()
+}
+
+#[test]
+fn orders_follow_the_static_ip_rule_on_the_tcp_peer() {
+    let now: Timestamp = "2026-12-01T04:00:00Z".parse().unwrap();
+    let sb = start(SandboxOptions::default(), Arc::new(Frozen(now))).unwrap();
+    sb.quiet();
+    let t = Duration::from_secs(10);
+    let auth = format!("token {}:{}", sb.demo.api_key, demo_token(&sb));
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let order =
+        |method: &str, path: &str, body: &str| request(&sb, method, path, &headers, body, t);
+    let set_ips = |ips: &str| {
+        let path = kite_wire::control::path::ips(&sb.demo.client_id);
+        let (status, body) = call(&sb, "POST", &path, &format!(r#"{{"ips":{ips}}}"#), t);
+        assert_eq!(status, 200, "{body}");
+    };
+    let limit = "exchange=NSE&tradingsymbol=INFY&transaction_type=BUY&quantity=1&product=CNC&order_type=LIMIT&price=1500";
+
+    // New accounts start with no IPs, as real ones do.
+    let (status, body) = order("POST", "/orders/regular", limit);
+    assert_eq!(status, 403);
+    assert!(
+        body.contains(orders::MSG_NO_IPS) && body.contains("PermissionException"),
+        "{body}"
+    );
+
+    // The peer is 127.0.0.1; only 127.0.0.2 is listed.
+    set_ips(r#"["127.0.0.2"]"#);
+    let (status, body) = order("POST", "/orders/regular", limit);
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("IP (127.0.0.1) is not allowed to place orders"),
+        "{body}"
+    );
+    // The order book is not IP-checked.
+    assert_eq!(order("GET", "/orders", "").0, 200);
+
+    set_ips(r#"["127.0.0.2", "127.0.0.1"]"#);
+    let (_, body) = call(&sb, "GET", "/_sandbox/state", "", t);
+    let state: StateView = serde_json::from_str(&body).unwrap();
+    assert_eq!(state.accounts[0].ips.len(), 2);
+    let (status, body) = order("POST", "/orders/regular", limit);
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = v["data"]["order_id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 19);
+
+    let (status, body) = order(
+        "PUT",
+        &format!("/orders/regular/{id}"),
+        "price=1490&quantity=2",
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = order("POST", "/orders/regular", &limit.replace("LIMIT", "MARKET"));
+    assert_eq!(status, 400);
+    assert!(body.contains(orders::MSG_MARKET_PROTECTION), "{body}");
+    let (_, body) = order("GET", "/orders", "");
+    assert!(
+        body.contains(r#""price":1490.0"#) && body.contains(r#""status":"OPEN""#),
+        "{body}"
+    );
+    assert_eq!(order("DELETE", &format!("/orders/regular/{id}"), "").0, 200);
+    let (status, body) = order("DELETE", &format!("/orders/regular/{id}"), "");
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = order("DELETE", "/orders/regular/1234567890123456789", "");
+    assert_eq!(status, 400);
+    assert!(body.contains(orders::MSG_NO_ORDER), "{body}");
+    // No token, no order: the token is checked before the IP.
+    let (status, body) = request(&sb, "POST", "/orders/regular", &[], limit, t);
+    assert_eq!(status, 403);
+    assert!(body.contains("TokenException"), "{body}");
+
+    // Eight order requests so far in this (frozen) second: two more, then 429.
+    for _ in 0..2 {
+        assert_eq!(order("POST", "/orders/regular", limit).0, 200);
+    }
+    let (status, body) = order("POST", "/orders/regular", limit);
+    assert_eq!(status, 429);
+    assert!(
+        body.contains("NetworkException") && body.contains("Too many requests"),
         "{body}"
     );
 }

@@ -2,10 +2,14 @@
 //! and access tokens, authorisations, the clock offset and pending faults. Pure: every
 //! rule takes "now" as an argument, so the unit tests below need no server and no clock.
 
+use std::net::IpAddr;
+
 use jiff::{SignedDuration, Timestamp};
 use kite_wire::Plan;
 use kite_wire::control::{AccountView, AppView, Fault, StateView};
 use serde::{Deserialize, Serialize};
+
+use crate::orders::Order;
 
 use kite_wire::Secret;
 use kite_wire::time::expiry_after;
@@ -27,6 +31,9 @@ pub struct Account {
     pub totp_secret: Secret,
     pub name: String,
     pub email: String,
+    /// The developer account's IP whitelist (orders are accepted only from these).
+    #[serde(default)]
+    pub ips: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,6 +85,9 @@ pub struct State {
     pub authorisations: Vec<(String, String)>,
     pub clock_offset_seconds: i64,
     pub faults: Vec<Fault>,
+    /// Orders placed through the API, newest last.
+    #[serde(default)]
+    pub orders: Vec<Order>,
     /// The seeded demo account and app (printed in the banner).
     pub demo_client_id: String,
     pub demo_api_key: String,
@@ -170,6 +180,7 @@ impl State {
             password: Secret::new(random_from(ALNUM, 12)),
             totp_secret: Secret::new(totp_rs::Secret::from(totp_bytes).to_base32()),
             name: name.to_string(),
+            ips: Vec::new(),
         };
         self.accounts.push(account.clone());
         account
@@ -319,6 +330,8 @@ impl State {
             .retain(|t| now.duration_since(t.issued_at) < day);
         self.access_tokens
             .retain(|t| now.duration_since(t.expires_at) < SignedDuration::from_hours(7 * 24));
+        self.orders
+            .retain(|o| now.duration_since(o.placed_at) < SignedDuration::from_hours(7 * 24));
     }
 
     /// What `GET /_sandbox/state` shows: no secret, password, TOTP secret or token.
@@ -342,6 +355,7 @@ impl State {
                 .map(|a| AccountView {
                     client_id: a.client_id.clone(),
                     name: a.name.clone(),
+                    ips: a.ips.clone(),
                 })
                 .collect(),
             live_request_tokens: self

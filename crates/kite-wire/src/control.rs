@@ -4,6 +4,8 @@
 //! envelope (`InputException`, HTTP 400). Responses that create credentials carry them
 //! (that is their purpose); `StateView` never carries a secret.
 
+use std::net::IpAddr;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +38,11 @@ pub mod path {
     pub fn subscription(api_key: &str) -> String {
         format!("{APPS}/{api_key}/subscription")
     }
+
+    /// `POST SetIps` → `IpsSet`.
+    pub fn ips(client_id: &str) -> String {
+        format!("{ACCOUNTS}/{client_id}/ips")
+    }
 }
 
 /// What `GET /_sandbox/state` shows: counts and public facts, no secret, password, TOTP
@@ -66,6 +73,10 @@ pub struct AppView {
 pub struct AccountView {
     pub client_id: String,
     pub name: String,
+    /// The developer account's IP whitelist: orders for its apps are accepted only from
+    /// these addresses (empty: none configured, every order refused).
+    #[serde(default)]
+    pub ips: Vec<IpAddr>,
 }
 
 /// The sandbox clock: real time plus `offset_seconds` (time travel).
@@ -129,6 +140,20 @@ pub struct SetSubscription {
 pub struct SubscriptionSet {
     pub api_key: String,
     pub subscription_active: bool,
+}
+
+/// `POST /_sandbox/accounts/{client_id}/ips`: replace the account's IP whitelist (at most
+/// two IPv4 or IPv6 addresses, no duplicates; empty for none). Unlike the console, no
+/// weekly limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetIps {
+    pub ips: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpsSet {
+    pub client_id: String,
+    pub ips: Vec<IpAddr>,
 }
 
 /// One injected fault: the next `count` requests to `path` (no query) are delayed, get
@@ -207,5 +232,9 @@ mod tests {
             r#"{"client_id":"AB1234","redirect_url":"https://x.y/"}"#
         );
         assert_eq!(path::regenerate("k"), "/_sandbox/apps/k/regenerate");
+        assert_eq!(path::ips("AB1234"), "/_sandbox/accounts/AB1234/ips");
+        let set: IpsSet =
+            serde_json::from_str(r#"{"client_id":"AB1234","ips":["127.0.0.1","::1"]}"#).unwrap();
+        assert_eq!(set.ips[1], IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
     }
 }
