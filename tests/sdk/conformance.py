@@ -359,6 +359,18 @@ def main():
 
     orders_checks(api_key, k7.access_token)
 
+    # Market data follows the plan: Personal is refused, Connect gets quotes.
+    expect_error("quote on a Personal app", ex.PermissionException,
+                 "Insufficient permission for that call.", 403, lambda: k7.quote("NSE:INFY"))
+    connect = control("apps", {"client_id": BANNER["client_id"],
+                               "redirect_url": "http://127.0.0.1:5998/cb", "plan": "connect"})
+    k8 = new_kite(connect["api_key"])
+    k8.generate_session(login(k8), api_secret=connect["api_secret"])
+    quotes = k8.quote("NSE:INFY", "NSE:TCS")
+    check("quote on a Connect app", set(quotes) == {"NSE:INFY", "NSE:TCS"}
+          and quotes["NSE:INFY"]["last_price"] > 0 and len(quotes["NSE:TCS"]["depth"]["buy"]) == 5,
+          quotes)
+
     print(f"\n{passed} checks passed, {len(failed)} failed")
     if failed:
         print("failed: " + ", ".join(failed))

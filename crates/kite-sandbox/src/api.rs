@@ -17,6 +17,7 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
         ("DELETE", "/session/token") => invalidate(shared, req),
         ("GET", "/user/profile") => signed(shared, req, |acc, _| profile(acc)),
         ("GET", "/user/margins") => signed(shared, req, |_, _| margins()),
+        ("GET", "/quote") => super::market::quote(shared, req),
         (_, "/orders") => super::orders::handle(shared, req),
         (_, p) if p.starts_with("/orders/") => super::orders::handle(shared, req),
         ("GET", p) if p.starts_with("/user/margins/") => {

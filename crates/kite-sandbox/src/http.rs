@@ -13,6 +13,8 @@ pub struct Req {
     /// The path without the query string.
     pub path: String,
     pub query: HashMap<String, String>,
+    /// The raw query string (for repeated names such as `/quote`'s `i`).
+    pub query_string: String,
     pub authorization: Option<String>,
     pub cookie: Option<String>,
     /// The TCP peer's address (the static IP rule looks at it).

@@ -10,6 +10,7 @@ mod error;
 mod html;
 mod http;
 mod login;
+mod market;
 mod orders;
 mod serve;
 pub mod state;

@@ -166,6 +166,7 @@ fn read_request(rq: &tiny_http::Request, body: Body) -> Result<Req, Reply> {
         method: rq.method().as_str().to_ascii_uppercase(),
         path: path.to_string(),
         query: http::parse_pairs(query.as_bytes()),
+        query_string: query.to_string(),
         authorization: header("Authorization"),
         cookie: header("Cookie"),
         peer: rq.remote_addr().map(|a| a.ip().to_canonical()),
