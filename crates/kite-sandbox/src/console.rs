@@ -30,6 +30,15 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
             let Some(user) = user(shared, req) else {
                 return Reply::redirect(303, "/console");
             };
+            match (m, path) {
+                ("GET", "/console/profile") => {
+                    return super::console_profile::show(shared, &user, req);
+                }
+                ("POST", "/console/profile") => {
+                    return super::console_profile::save(shared, &user, req);
+                }
+                _ => {}
+            }
             let rest: Vec<&str> = path.strip_prefix("/console/apps").map_or_else(
                 || vec!["?", "?", "?"],
                 |r| r.split('/').filter(|p| !p.is_empty()).collect(),

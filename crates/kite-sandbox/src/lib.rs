@@ -5,6 +5,7 @@
 
 mod api;
 mod console;
+mod console_profile;
 mod control;
 mod error;
 mod html;

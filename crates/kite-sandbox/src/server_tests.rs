@@ -52,6 +52,19 @@ fn request(
     body: &str,
     within: Duration,
 ) -> (u16, String) {
+    let (status, _, body) = request_full(sb, method, path, headers, body, within);
+    (status, body)
+}
+
+/// The status, the header block and the body.
+fn request_full(
+    sb: &SandboxHandle,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    within: Duration,
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr(sb)).unwrap();
     s.set_read_timeout(Some(within)).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
@@ -70,11 +83,8 @@ fn request(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    (status, head.to_string(), body.to_string())
 }
 
 #[test]
@@ -285,4 +295,66 @@ fn orders_follow_the_static_ip_rule_on_the_tcp_peer() {
         body.contains("NetworkException") && body.contains("Too many requests"),
         "{body}"
     );
+}
+
+#[test]
+fn the_console_profile_page_keeps_the_weekly_rule() {
+    let now: Timestamp = "2026-12-01T04:00:00Z".parse().unwrap();
+    let sb = start(SandboxOptions::default(), Arc::new(Frozen(now))).unwrap();
+    sb.quiet();
+    let t = Duration::from_secs(10);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let code = state::totp_now(&sb.demo.totp_secret, now).unwrap();
+    let login = format!(
+        "client_id={}&password={}&totp={code}",
+        sb.demo.client_id,
+        sb.demo.password.expose()
+    );
+    let (status, head, _) = request_full(&sb, "POST", "/console/login", &form, &login, t);
+    assert_eq!(status, 303);
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Set-Cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let headers = [form[0], ("Cookie", cookie.as_str())];
+    let page =
+        |method: &str, body: &str| request(&sb, method, "/console/profile", &headers, body, t);
+
+    let (status, body) = page("GET", "");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("IP Whitelist") && body.contains("No IPs configured"),
+        "{body}"
+    );
+    let (status, body) = page("POST", "ips=127.0.0.1");
+    assert_eq!(status, 400, "the declaration is required");
+    assert!(body.contains("immediate family"), "{body}");
+    let (status, _) = page("POST", "ips=&declaration=yes");
+    assert_eq!(status, 400, "at least one IP");
+    let (status, _) = page("POST", "ips=1.1.1.1%0A2.2.2.2%0A3.3.3.3&declaration=yes");
+    assert_eq!(status, 400, "at most two");
+    let (status, _) = page("POST", "ips=127.0.0.1%0A%3A%3A1&declaration=yes");
+    assert_eq!(status, 303);
+    let (_, body) = call(&sb, "GET", "/_sandbox/state", "", t);
+    let state: StateView = serde_json::from_str(&body).unwrap();
+    assert_eq!(state.accounts[0].ips.len(), 2);
+
+    // A second change the same week is refused, saying when; a week later it is allowed.
+    let (status, body) = page("POST", "ips=127.0.0.2&declaration=yes");
+    assert_eq!(status, 400);
+    assert!(body.contains("2026-12-07 00:00:00 IST"), "{body}");
+    let week = 7 * 86_400;
+    call(
+        &sb,
+        "POST",
+        "/_sandbox/clock",
+        &format!(r#"{{"offset_seconds":{week}}}"#),
+        t,
+    );
+    let (status, _) = page("POST", "ips=127.0.0.2&declaration=yes");
+    assert_eq!(status, 303);
+    let (_, body) = page("GET", "");
+    assert!(body.contains("<code>127.0.0.2</code>"), "{body}");
 }

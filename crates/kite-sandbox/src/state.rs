@@ -34,6 +34,9 @@ pub struct Account {
     /// The developer account's IP whitelist (orders are accepted only from these).
     #[serde(default)]
     pub ips: Vec<IpAddr>,
+    /// When the console last changed the whitelist (one change per calendar week).
+    #[serde(default)]
+    pub ips_changed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +184,7 @@ impl State {
             totp_secret: Secret::new(totp_rs::Secret::from(totp_bytes).to_base32()),
             name: name.to_string(),
             ips: Vec::new(),
+            ips_changed_at: None,
         };
         self.accounts.push(account.clone());
         account
