@@ -85,8 +85,10 @@ pub struct DemoInfo {
 pub struct SandboxHandle {
     /// The root, `http://127.0.0.1:PORT/`.
     pub url: Url,
+    /// Every root it serves: `url` first, then the extra addresses of `start_on`.
+    pub urls: Vec<Url>,
     pub demo: DemoInfo,
-    server: Arc<tiny_http::Server>,
+    servers: Vec<Arc<tiny_http::Server>>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
@@ -169,8 +171,10 @@ impl SandboxHandle {
 impl Drop for SandboxHandle {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        for _ in 0..self.workers.len() {
-            self.server.unblock();
+        for server in &self.servers {
+            for _ in 0..WORKERS {
+                server.unblock();
+            }
         }
         for w in self.workers.drain(..) {
             let _ = w.join();
@@ -246,17 +250,49 @@ fn loopback_addr(addr: &str) -> Result<SocketAddr, Error> {
 
 /// Starts a sandbox in this process; it serves until `shutdown` (or the process ends).
 pub fn start(opts: SandboxOptions, clock: Arc<dyn Clock>) -> Result<SandboxHandle, Error> {
-    let addr = loopback_addr(&opts.addr)?;
-    let state = match &opts.state_path {
-        Some(p) => store::load_or_seed(p)?,
-        None => State::seeded(),
-    };
+    start_on(opts, &[], clock)
+}
+
+fn bind(addr: SocketAddr) -> Result<(tiny_http::Server, Url), Error> {
     let server = tiny_http::Server::http(addr).map_err(|e| Error::Bind {
         addr: addr.to_string(),
         detail: e.to_string(),
     })?;
     let local = server.server_addr().to_ip().ok_or(Error::NoAddress)?;
     let url = Url::parse(&format!("http://{local}/")).map_err(|_| Error::NoAddress)?;
+    Ok((server, url))
+}
+
+/// Like `start`, and also serving on each `extra` loopback address, where port 0 means
+/// the first address's port: with `[::1]:0` next to `127.0.0.1:0`, one sandbox answers on
+/// both loopbacks, so a client's address family shows in the static IP rule as it does at
+/// Kite. Fails if any address cannot be bound.
+pub fn start_on(
+    opts: SandboxOptions,
+    extra: &[String],
+    clock: Arc<dyn Clock>,
+) -> Result<SandboxHandle, Error> {
+    let addr = loopback_addr(&opts.addr)?;
+    let mut extra_addrs = extra
+        .iter()
+        .map(|a| loopback_addr(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = match &opts.state_path {
+        Some(p) => store::load_or_seed(p)?,
+        None => State::seeded(),
+    };
+    let (server, url) = bind(addr)?;
+    let port = url.port_or_known_default().unwrap_or(0);
+    let mut servers = vec![Arc::new(server)];
+    let mut urls = vec![url.clone()];
+    for a in &mut extra_addrs {
+        if a.port() == 0 {
+            a.set_port(port);
+        }
+        let (server, url) = bind(*a)?;
+        servers.push(Arc::new(server));
+        urls.push(url);
+    }
     let demo = {
         let acc = state
             .account(&state.demo_client_id)
@@ -283,10 +319,11 @@ pub fn start(opts: SandboxOptions, clock: Arc<dyn Clock>) -> Result<SandboxHandl
         tickets: Mutex::new(HashMap::new()),
         order_rate: Mutex::new(HashMap::new()),
     });
-    let server = Arc::new(server);
     let stop = Arc::new(AtomicBool::new(false));
-    let workers = (0..WORKERS)
-        .map(|_| {
+    let workers = servers
+        .iter()
+        .flat_map(|server| std::iter::repeat_n(server, WORKERS))
+        .map(|server| {
             let (server, stop, shared) = (server.clone(), stop.clone(), shared.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
@@ -303,8 +340,9 @@ pub fn start(opts: SandboxOptions, clock: Arc<dyn Clock>) -> Result<SandboxHandl
         .collect();
     Ok(SandboxHandle {
         url,
+        urls,
         demo,
-        server,
+        servers,
         stop,
         workers,
         shared,

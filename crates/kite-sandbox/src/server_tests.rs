@@ -358,3 +358,55 @@ fn the_console_profile_page_keeps_the_weekly_rule() {
     let (_, body) = page("GET", "");
     assert!(body.contains("<code>127.0.0.2</code>"), "{body}");
 }
+
+#[test]
+fn one_sandbox_on_both_loopbacks_tells_the_families_apart() {
+    let sb = match start_on(
+        SandboxOptions::default(),
+        &["[::1]:0".to_string()],
+        Arc::new(WallClock),
+    ) {
+        Ok(sb) => sb,
+        Err(e) => {
+            // A machine without IPv6 loopback: a clear bind error naming the address.
+            assert!(
+                matches!(e, Error::Bind { ref addr, .. } if addr.starts_with("[::1]:")),
+                "{e}"
+            );
+            return;
+        }
+    };
+    sb.quiet();
+    assert_eq!(sb.urls.len(), 2);
+    assert_eq!(sb.urls[1].host_str(), Some("[::1]"));
+    assert_eq!(sb.urls[0].port(), sb.urls[1].port(), "one port for both");
+    let t = Duration::from_secs(10);
+    let auth = format!("token {}:{}", sb.demo.api_key, demo_token(&sb));
+    let path = kite_wire::control::path::ips(&sb.demo.client_id);
+    call(&sb, "POST", &path, r#"{"ips":["127.0.0.1"]}"#, t);
+    let limit = "exchange=NSE&tradingsymbol=INFY&transaction_type=BUY&quantity=1&product=CNC&order_type=LIMIT&price=1500";
+    let order_via = |url: &Url| {
+        let mut s = TcpStream::connect((
+            url.host_str().unwrap().trim_matches(['[', ']']),
+            url.port().unwrap(),
+        ))
+        .unwrap();
+        s.set_read_timeout(Some(t)).unwrap();
+        let head = format!(
+            "POST /orders/regular HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{limit}",
+            limit.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let v4 = order_via(&sb.urls[0]);
+    assert!(v4.starts_with("HTTP/1.1 200"), "{v4}");
+    let v6 = order_via(&sb.urls[1]);
+    assert!(v6.starts_with("HTTP/1.1 403"), "{v6}");
+    assert!(
+        v6.contains("IP (::1) is not allowed to place orders"),
+        "{v6}"
+    );
+}
