@@ -161,16 +161,8 @@ pub struct InitArgs {
     pub timeout: u64,
 }
 
-/// The Kite Connect plans (kite-api.md §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    /// Personal: free; orders, GTT, portfolio, margins; no market data.
-    Personal,
-    /// Connect: ₹500/month per API key; adds WebSocket and historical data.
-    Connect,
-}
-
+/// The Kite Connect plans: one type with the sandbox and the metadata file.
+pub use kite_wire::Plan;
 #[derive(Debug, Args, Clone, Default)]
 pub struct LoginArgs {
     /// Log in even if today's token is still valid.
@@ -272,8 +264,10 @@ pub struct RemoveArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SandboxArgs {
     /// Loopback address to serve on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:5010", value_name = "ADDR")]
-    pub addr: String,
+    // Repeatable: `--addr 127.0.0.1:0 --addr [::1]:0` serves both loopbacks on one port
+    // (docs/sandbox.md); the help text stays as it was.
+    #[arg(long, default_value = "127.0.0.1:5010", value_name = "ADDR", action = clap::ArgAction::Append)]
+    pub addr: Vec<String>,
     /// State file (default: sandbox.json in the platform data directory).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,

@@ -4,10 +4,8 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-/// Where "now" comes from.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timestamp;
-}
+/// Where "now" comes from (shared with the sandbox, which takes the same clock in-process).
+pub use kite_wire::time::Clock;
 
 /// The real time, optionally shifted (the sandbox's clock offset in sandbox mode, so
 /// that time travel in the sandbox is seen by the tool's own expiry checks).

@@ -6,7 +6,8 @@
 //! `Browser`, `Clock`) → pure modules (`session`, `validate`, `kite::wire`, `secret`,
 //! `redirect::callback`). `profile` is the one file adapter commands use directly: the
 //! non-secret metadata file (TOML, atomic write, 0600).
-//! `sandbox` is a separate room, the emulated Kite, sharing only wire knowledge.
+//! `sandbox` starts the emulated Kite (the kite-sandbox crate, which shares only the wire
+//! knowledge in kite-wire with this one).
 
 pub mod app;
 pub mod cli;

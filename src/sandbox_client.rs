@@ -1,11 +1,19 @@
-//! The tool's side of the sandbox's test control API: find a running sandbox, read its
+//! The tool's side of the sandbox's test control API (docs/sandbox.md), typed with the
+//! request and response types the sandbox itself uses: find a running sandbox, read its
 //! clock, create apps and approve logins when kite-setup plays the browser's part on a
 //! headless machine. Sandbox mode only; never used against the live Kite.
 
 use std::time::Duration;
 
 use jiff::SignedDuration;
+use kite_wire::Plan;
+use kite_wire::control::{
+    self, AppCreated, Approve, Approved, ClockView, FaultsCleared, NewApp, StateView,
+};
+use kite_wire::envelope::{Envelope, data_error};
 use reqwest::blocking::Client;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::commands::SandboxControl;
@@ -26,6 +34,27 @@ fn sandbox_error(what: &str, detail: impl std::fmt::Display) -> Error {
         format!("the sandbox could not {what}: {detail}"),
         "restart it with `kite-setup sandbox`, or use --sandbox instead of --sandbox-url to run one in-process",
     )
+}
+
+/// Sends a control request and reads its typed answer, or the sandbox's error
+/// envelope's message.
+fn send<T: DeserializeOwned>(
+    request: reqwest::blocking::RequestBuilder,
+    what: &str,
+) -> Result<T, Error> {
+    let resp = request
+        .send()
+        .map_err(|e| sandbox_error(what, e.without_url()))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .map_err(|e| sandbox_error(what, e.without_url()))?;
+    if !status.is_success() {
+        let env: Envelope = serde_json::from_slice(&bytes).unwrap_or_default();
+        let msg = env.message.unwrap_or_else(|| "an error".into());
+        return Err(sandbox_error(what, msg));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| sandbox_error(what, data_error(&e)))
 }
 
 impl SandboxClient {
@@ -57,52 +86,51 @@ impl SandboxClient {
     }
 
     /// GETs a control API document; `what` completes "the sandbox could not ...".
-    fn get(&self, path: &str, what: &str) -> Result<serde_json::Value, Error> {
-        self.client
-            .get(self.url(path))
-            .send()
-            .and_then(reqwest::blocking::Response::json)
-            .map_err(|e| sandbox_error(what, e.without_url()))
+    fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, Error> {
+        send(self.client.get(self.url(path)), what)
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        what: &str,
+    ) -> Result<T, Error> {
+        send(self.client.post(self.url(path)).json(body), what)
     }
 
     /// The sandbox clock's offset from real time (time travel), if a sandbox answers.
     pub fn clock_offset(&self) -> Result<SignedDuration, Error> {
-        let v = self.get("/_sandbox/clock", "tell its clock")?;
-        let secs = v["offset_seconds"]
-            .as_i64()
-            .ok_or_else(|| sandbox_error("tell its clock", "no offset_seconds"))?;
-        Ok(SignedDuration::from_secs(secs))
+        let v: ClockView = self.get(control::path::CLOCK, "tell its clock")?;
+        Ok(SignedDuration::from_secs(v.offset_seconds))
     }
 
-    fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, Error> {
-        let resp = self
-            .client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .map_err(|e| sandbox_error("answer", e.without_url()))?;
-        let status = resp.status();
-        let v: serde_json::Value = resp
-            .json()
-            .map_err(|e| sandbox_error("answer", e.without_url()))?;
-        if !status.is_success() {
-            let msg = v["message"].as_str().unwrap_or("an error").to_string();
-            return Err(sandbox_error("do that", msg));
-        }
-        Ok(v)
+    /// What the sandbox holds, without secrets.
+    pub fn state(&self) -> Result<StateView, Error> {
+        self.get(control::path::STATE, "show its state")
+    }
+
+    /// Drops every pending injected fault; returns how many there were.
+    pub fn clear_faults(&self) -> Result<usize, Error> {
+        let v: FaultsCleared = send(
+            self.client.delete(self.url(control::path::FAULTS)),
+            "clear its faults",
+        )?;
+        Ok(v.cleared)
     }
 
     /// Asks the sandbox to log in its app's owner for `login_url` and returns where the
     /// browser would be redirected.
     pub fn approve(&self, login_url: &Url) -> Result<Url, Error> {
-        let v = self.post(
-            "/_sandbox/approve",
-            &serde_json::json!({ "login_url": login_url.as_str() }),
+        let what = "approve the login";
+        let v: Approved = self.post(
+            control::path::APPROVE,
+            &Approve {
+                login_url: login_url.to_string(),
+            },
+            what,
         )?;
-        let to = v["redirect_url"]
-            .as_str()
-            .ok_or_else(|| sandbox_error("approve the login", "no redirect_url"))?;
-        Url::parse(to).map_err(|e| sandbox_error("approve the login", e))
+        Url::parse(&v.redirect_url).map_err(|e| sandbox_error(what, e))
     }
 
     /// Follows a redirect to kite-setup's own listener, as a browser would.
@@ -122,24 +150,30 @@ impl SandboxControl for SandboxClient {
         redirect_url: &str,
         plan: &str,
     ) -> Result<AppCredentials, Error> {
-        let v = self.post("/_sandbox/apps", &serde_json::json!({ "client_id": client_id, "redirect_url": redirect_url, "plan": plan }))?;
-        let key = v["api_key"]
-            .as_str()
-            .ok_or_else(|| sandbox_error("create the app", "no api_key"))?;
-        let secret = v["api_secret"]
-            .as_str()
-            .ok_or_else(|| sandbox_error("create the app", "no api_secret"))?;
+        let what = "create the app";
+        let plan = Plan::parse(plan).ok_or_else(|| sandbox_error(what, "unknown plan"))?;
+        let v: AppCreated = self.post(
+            control::path::APPS,
+            &NewApp {
+                client_id: client_id.to_string(),
+                redirect_url: redirect_url.to_string(),
+                plan: Some(plan),
+                name: None,
+            },
+            what,
+        )?;
         Ok(AppCredentials {
-            api_key: Secret::from(key),
-            api_secret: Secret::from(secret),
+            api_key: Secret::new(v.api_key),
+            api_secret: v.api_secret,
         })
     }
 
     fn demo_client_id(&self) -> Result<String, Error> {
-        let v = self.get("/_sandbox/state", "show its state")?;
-        v["accounts"][0]["client_id"]
-            .as_str()
-            .map(str::to_string)
+        self.state()?
+            .accounts
+            .into_iter()
+            .next()
+            .map(|a| a.client_id)
             .ok_or_else(|| sandbox_error("show its state", "no accounts"))
     }
 }
@@ -166,5 +200,50 @@ impl Browser for SelfPlayBrowser {
             let _ = client.visit(&to);
         });
         Ok(BrowserOutcome::Opened)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kite_wire::control::{Fault, FaultAdded};
+
+    use super::*;
+
+    #[test]
+    fn typed_control_calls_against_a_real_sandbox() {
+        let sb = kite_sandbox::start(
+            kite_sandbox::SandboxOptions::default(),
+            Arc::new(kite_sandbox::WallClock),
+        )
+        .unwrap();
+        sb.quiet();
+        let client = SandboxClient::new(&sb.url, Duration::from_secs(10)).unwrap();
+        assert_eq!(client.demo_client_id().unwrap(), sb.demo.client_id);
+        let fault = Fault {
+            path: "/user/profile".into(),
+            status: Some(503),
+            delay_ms: None,
+            body: None,
+            reset: false,
+            count: 3,
+        };
+        let added: FaultAdded = client
+            .post(control::path::FAULTS, &fault, "add a fault")
+            .unwrap();
+        assert_eq!(added.fault, fault);
+        assert_eq!(client.state().unwrap().faults.len(), 1);
+        assert_eq!(client.clear_faults().unwrap(), 1);
+        assert!(client.state().unwrap().faults.is_empty());
+        assert_eq!(client.clear_faults().unwrap(), 0);
+        // A refusal arrives as the sandbox's own message.
+        let err = client
+            .create_app("ZZ9999", "https://x.y/", "personal")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no account has the client_id"),
+            "{err}"
+        );
     }
 }

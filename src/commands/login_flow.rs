@@ -122,7 +122,7 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
         let _ = ctx.kite.invalidate(&p.creds.api_key, &data.access_token);
         return Err(LoginFailure::WrongUser {
             expected: p.client_id.to_string(),
-            got: data.user_id,
+            got: data.user.user_id,
         });
     }
     let profile = match ctx.kite.profile(&p.creds.api_key, &data.access_token) {
@@ -138,7 +138,7 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
     Ok(LoginOutcome {
         session: StoredSession {
             access_token: data.access_token,
-            user_id: data.user_id,
+            user_id: data.user.user_id,
             user_name: profile.user_name.clone(),
             login_time,
             expires_at: expiry_after(login_time),

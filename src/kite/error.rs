@@ -4,66 +4,7 @@
 
 use crate::error::{Fix, RunFlags};
 
-/// Kite's `error_type`, with unknown types kept as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ErrorType {
-    Token,
-    Permission,
-    Input,
-    Network,
-    Data,
-    General,
-    User,
-    Order,
-    Margin,
-    Holding,
-    Other(String),
-}
-
-impl ErrorType {
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "TokenException" => Self::Token,
-            "PermissionException" => Self::Permission,
-            "InputException" => Self::Input,
-            "NetworkException" => Self::Network,
-            "DataException" => Self::Data,
-            "GeneralException" => Self::General,
-            "UserException" => Self::User,
-            "OrderException" => Self::Order,
-            "MarginException" => Self::Margin,
-            "HoldingException" => Self::Holding,
-            other => Self::Other(other.to_string()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Token => "TokenException",
-            Self::Permission => "PermissionException",
-            Self::Input => "InputException",
-            Self::Network => "NetworkException",
-            Self::Data => "DataException",
-            Self::General => "GeneralException",
-            Self::User => "UserException",
-            Self::Order => "OrderException",
-            Self::Margin => "MarginException",
-            Self::Holding => "HoldingException",
-            Self::Other(s) => s,
-        }
-    }
-
-    /// The error_type Kite gives an HTTP status (kite-api.md §5), for bodies without one.
-    pub fn for_status(status: u16) -> Self {
-        match status {
-            403 => Self::Token,
-            400 => Self::Input,
-            429 | 503 => Self::Network,
-            502 => Self::Data,
-            _ => Self::General,
-        }
-    }
-}
+pub use kite_wire::ErrorType;
 
 /// What Kite refused, as far as a person can act on it. Kite tells these apart only by
 /// the words of its `message` (one `error_type` covers several causes, and the static-IP

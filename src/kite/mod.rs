@@ -6,10 +6,10 @@ pub mod client;
 pub mod error;
 pub mod wire;
 
-use sha2::{Digest, Sha256};
 use url::Url;
 
 pub use error::{ErrorType, KiteError};
+pub use kite_wire::checksum;
 pub use wire::{SessionData, UserProfile};
 
 use crate::secret::Secret;
@@ -87,16 +87,6 @@ impl Endpoints {
     }
 }
 
-/// The token-exchange checksum: lowercase hex SHA-256 of api_key + request_token +
-/// api_secret. The secret itself never travels.
-pub fn checksum(api_key: &Secret, request_token: &str, api_secret: &Secret) -> String {
-    let mut h = Sha256::new();
-    h.update(api_key.expose().as_bytes());
-    h.update(request_token.as_bytes());
-    h.update(api_secret.expose().as_bytes());
-    crate::profile::hex(&h.finalize())
-}
-
 /// What commands need from Kite. The real one is `client::HttpKite`; tests use fakes.
 pub trait Kite {
     /// `POST /session/token`: trade a request_token for today's session.
@@ -123,18 +113,6 @@ pub trait Kite {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checksum_vectors_from_kite_api_md() {
-        assert_eq!(
-            checksum(&"xxx".into(), "yyy", &"zzz".into()),
-            "cc6c955cadf2cc09442c0848ce8e165b8f9aa5974916de7186a9e1b6c4e7937e"
-        );
-        assert_eq!(
-            checksum(&"api_key".into(), "request_token", &"api_secret".into()),
-            "ff6a6d3d60c9d974df906ba6f787ac38300cfa68b41801b486ea1007e52e8942"
-        );
-    }
 
     #[test]
     fn live_login_url_has_v3_key_and_encoded_params() {

@@ -1,80 +1,13 @@
-//! Kite's JSON on the wire (kite-api.md §2, §3, §5): the success/error envelope and the
-//! session and profile payloads. `decode` is pure, so every fixture and every hostile
-//! body can be fed to it without a server.
+//! Reading Kite's JSON answers (docs/kite-wire.md "Envelope"): the envelope and payload
+//! types are kite-wire's; this is the client's parser. `decode` is pure, so every
+//! fixture and every hostile body can be fed to it without a server.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{ErrorType, KiteError};
-use crate::secret::Secret;
-
-/// `POST /session/token`'s `data`. Unknown fields are ignored; tokens are `Secret`s.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SessionData {
-    pub user_id: String,
-    #[serde(default)]
-    pub user_name: String,
-    #[serde(default)]
-    pub user_shortname: String,
-    #[serde(default)]
-    pub email: String,
-    #[serde(default)]
-    pub user_type: String,
-    #[serde(default)]
-    pub broker: String,
-    #[serde(default)]
-    pub exchanges: Vec<String>,
-    #[serde(default)]
-    pub products: Vec<String>,
-    #[serde(default)]
-    pub order_types: Vec<String>,
-    #[serde(default)]
-    pub avatar_url: Option<String>,
-    #[serde(default)]
-    pub api_key: String,
-    pub access_token: Secret,
-    #[serde(default)]
-    pub public_token: Secret,
-    #[serde(default)]
-    pub enctoken: Secret,
-    #[serde(default)]
-    pub refresh_token: Secret,
-    /// `yyyy-mm-dd hh:mm:ss`, IST wall time.
-    #[serde(default)]
-    pub login_time: String,
-}
-
-/// `GET /user/profile`'s `data`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct UserProfile {
-    pub user_id: String,
-    #[serde(default)]
-    pub user_name: String,
-    #[serde(default)]
-    pub user_shortname: String,
-    #[serde(default)]
-    pub email: String,
-    #[serde(default)]
-    pub user_type: String,
-    #[serde(default)]
-    pub broker: String,
-    #[serde(default)]
-    pub exchanges: Vec<String>,
-    #[serde(default)]
-    pub products: Vec<String>,
-    #[serde(default)]
-    pub order_types: Vec<String>,
-    #[serde(default)]
-    pub avatar_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawEnvelope {
-    status: Option<String>,
-    message: Option<String>,
-    error_type: Option<String>,
-    data: Option<serde_json::Value>,
-}
+pub use kite_wire::envelope::data_error;
+use kite_wire::envelope::{Envelope as RawEnvelope, sanitize};
+pub use kite_wire::user::{SessionData, User, UserProfile};
 
 /// Reads one HTTP answer from Kite: the status, the `Content-Type` and the body.
 /// Success envelopes give `data` as `T`; Kite's error envelope gives `KiteError::Api`;
@@ -153,41 +86,6 @@ fn describe_body(content_type: Option<&str>, body: &[u8]) -> String {
     } else {
         format!("a {ct} body of {} bytes", body.len())
     }
-}
-
-/// What was wrong with JSON that did not fit our type, naming our fields and types but
-/// never a value from it: serde quotes the offending value (`invalid type: string "…"`),
-/// which may be a token in the wrong place. Also used for the sandbox's state file.
-pub fn data_error(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    if text.starts_with("missing field") || text.starts_with("duplicate field") {
-        // The field name is ours.
-        return sanitize(&text);
-    }
-    let (head, expected) = match text.split_once(", expected ") {
-        Some((h, x)) => (h, Some(x)),
-        None => (text.as_str(), None),
-    };
-    let kind = head
-        .split(['"', '`', '\''])
-        .next()
-        .unwrap_or_default()
-        .trim();
-    let kind = kind.trim_end_matches(':');
-    match expected {
-        Some(x) if !x.contains(['"', '`']) => sanitize(&format!("{kind}, expected {x}")),
-        _ => sanitize(kind),
-    }
-}
-
-/// Keeps Kite's message to one printable line of reasonable length.
-fn sanitize(s: &str) -> String {
-    let one: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    one.trim().to_string()
 }
 
 #[cfg(test)]

@@ -32,6 +32,14 @@ except ImportError as e:
 BAD_KEY = "Incorrect `api_key` or `access_token`."
 TOKEN_INVALID = "Token is invalid or has expired."
 BAD_CHECKSUM = "Invalid `checksum`."
+NO_IPS = "No IPs configured for this app. Add allowed IPs on the Kite developer console."
+MARKET_PROTECTION = ("Market orders without market protection are not allowed via API. "
+                     "Please set market protection or use a Limit order.")
+
+
+def ip_refused(ip):
+    return (f"IP ({ip}) is not allowed to place orders for this app. "
+            "Update allowed IPs on the Kite developer console.")
 
 BANNER = json.loads(sys.argv[1])
 ROOT = urllib.parse.urlsplit(BANNER["url"])
@@ -113,6 +121,98 @@ def next_six_ist(login_time):
     """The first 06:00 IST after a naive IST wall time."""
     six = login_time.replace(hour=6, minute=0, second=0, microsecond=0)
     return six if login_time < six else six + datetime.timedelta(days=1)
+
+
+class SourceAddressAdapter(requests.adapters.HTTPAdapter):
+    """Connects from a given local address (a bot on another loopback IP)."""
+
+    def __init__(self, source, **kwargs):
+        self.source = source
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.source, 0)
+        return super().init_poolmanager(*args, **kwargs)
+
+
+def kite_from(api_key, access_token, source=None):
+    """A client with a live token, optionally connecting from `source`."""
+    kite = new_kite(api_key)
+    kite.set_access_token(access_token)
+    if source:
+        kite.reqsession = requests.Session()
+        kite.reqsession.mount("http://", SourceAddressAdapter(source))
+    return kite
+
+
+def limit_order(kite, **extra):
+    params = dict(variety="regular", exchange="NSE", tradingsymbol="INFY",
+                  transaction_type="BUY", quantity=1, product="CNC", order_type="LIMIT",
+                  price=1500)
+    params.update(extra)
+    return kite.place_order(**params)
+
+
+def orders_checks(api_key, access_token):
+    """The static IP rule on the TCP peer, order changes, market protection, 10 orders/s."""
+    ips_path = f"accounts/{BANNER['client_id']}/ips"
+    kite = kite_from(api_key, access_token)
+    expect_error("orders: no IPs configured", ex.PermissionException, NO_IPS, 403,
+                 lambda: limit_order(kite))
+    control(ips_path, {"ips": ["127.0.0.2"]})
+    expect_error("orders: a peer not on the whitelist", ex.PermissionException,
+                 ip_refused("127.0.0.1"), 403, lambda: limit_order(kite))
+    check("orders: the order book is not IP-checked", kite.orders() == [])
+    listed = kite_from(api_key, access_token, source="127.0.0.2")
+    order_id = limit_order(listed)
+    check("orders: placed from the whitelisted 127.0.0.2", len(order_id) == 19 and order_id.isdigit(),
+          order_id)
+    check("orders: modify", listed.modify_order("regular", order_id, price=1490, quantity=2) == order_id)
+    book = {o["order_id"]: o for o in kite.orders()}
+    check("orders: the book shows the modified order",
+          book.get(order_id, {}).get("price") == 1490 and book[order_id]["status"] == "OPEN",
+          book.get(order_id))
+    check("orders: cancel", listed.cancel_order("regular", order_id) == order_id)
+    check("orders: the book shows it cancelled",
+          {o["order_id"]: o["status"] for o in kite.orders()}.get(order_id) == "CANCELLED")
+    expect_error("orders: cancel of an unknown order", ex.InputException,
+                 "Couldn't find that order.", 400,
+                 lambda: listed.cancel_order("regular", "1234567890123456789"))
+    expect_error("orders: MARKET without market_protection", ex.InputException,
+                 MARKET_PROTECTION, 400, lambda: limit_order(listed, order_type="MARKET", price=None))
+    check("orders: MARKET with automatic protection",
+          len(limit_order(listed, order_type="MARKET", price=None, market_protection=-1)) == 19)
+    control(ips_path, {"ips": ["127.0.0.1"]})
+    expect_error("orders: 127.0.0.2 once it is off the list", ex.PermissionException,
+                 ip_refused("127.0.0.2"), 403, lambda: limit_order(listed))
+    check("orders: 127.0.0.1 once it is on the list", len(limit_order(kite)) == 19)
+    check("orders: the whitelist shows in the state",
+          json.loads(raw("GET", "/_sandbox/state")[2])["accounts"][0]["ips"] == ["127.0.0.1"])
+
+    # More than 10 order requests in one second: 429. One client, one connection, requests
+    # in sequence (the sandbox's HTTP server queues simultaneous new connections behind
+    # busy ones). A burst whose eleventh request left more than a second after the first
+    # proves nothing, so it is tried again, up to five times; never conclusive is a failure.
+    burst = None
+    for _ in range(5):
+        time.sleep(1.1)
+        results, t0 = [], time.monotonic()
+        for _ in range(11):
+            try:
+                results.append(("ok", limit_order(kite)))
+            except ex.KiteException as e:
+                results.append((type(e).__name__, getattr(e, "message", str(e)), e.code))
+        if time.monotonic() - t0 < 1.0:
+            burst = results
+            break
+    check("orders: a burst of 11 fitted in one second", burst is not None)
+    burst = burst or []
+    check("orders: the first 10 in a second go through", all(r[0] == "ok" for r in burst[:10]), burst)
+    check("orders: the 11th gets 429 Too many requests",
+          burst[10:] == [("NetworkException", "Too many requests", 429)], burst)
+    time.sleep(1.1)
+    check("orders: room again a second later", len(limit_order(kite)) == 19)
+    control(ips_path, {"ips": []})
 
 
 def main():
@@ -256,6 +356,20 @@ def main():
                  lambda: k7._get("sandbox.nowhere"))
     expect_error("missing field", ex.InputException, "Missing or empty `checksum`.", 400,
                  lambda: k7._post("api.token", params={"api_key": api_key, "request_token": "x"}))
+
+    orders_checks(api_key, k7.access_token)
+
+    # Market data follows the plan: Personal is refused, Connect gets quotes.
+    expect_error("quote on a Personal app", ex.PermissionException,
+                 "Insufficient permission for that call.", 403, lambda: k7.quote("NSE:INFY"))
+    connect = control("apps", {"client_id": BANNER["client_id"],
+                               "redirect_url": "http://127.0.0.1:5998/cb", "plan": "connect"})
+    k8 = new_kite(connect["api_key"])
+    k8.generate_session(login(k8), api_secret=connect["api_secret"])
+    quotes = k8.quote("NSE:INFY", "NSE:TCS")
+    check("quote on a Connect app", set(quotes) == {"NSE:INFY", "NSE:TCS"}
+          and quotes["NSE:INFY"]["last_price"] > 0 and len(quotes["NSE:TCS"]["depth"]["buy"]) == 5,
+          quotes)
 
     print(f"\n{passed} checks passed, {len(failed)} failed")
     if failed:

@@ -1,4 +1,4 @@
-//! The Kite API at the root (kite-api.md §2–§5): `/session/token`, `/user/profile`,
+//! The Kite API at the root (docs/sandbox.md "API"): `/session/token`, `/user/profile`,
 //! `/user/margins[/segment]`, with Kite's envelopes, messages and status codes.
 
 use serde_json::{Value, json};
@@ -8,7 +8,8 @@ use super::http::{Reply, Req};
 use super::state::{
     AccessToken, Account, ExchangeError, MSG_BAD_CHECKSUM, MSG_BAD_KEY_OR_TOKEN, MSG_TOKEN_INVALID,
 };
-use crate::session::format_ist;
+use kite_wire::time::format_ist;
+use kite_wire::{Secret, SessionData, User, UserProfile};
 
 pub fn handle(shared: &Shared, req: &Req) -> Reply {
     match (req.method.as_str(), req.path.as_str()) {
@@ -16,6 +17,9 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
         ("DELETE", "/session/token") => invalidate(shared, req),
         ("GET", "/user/profile") => signed(shared, req, |acc, _| profile(acc)),
         ("GET", "/user/margins") => signed(shared, req, |_, _| margins()),
+        ("GET", "/quote") => super::market::quote(shared, req),
+        (_, "/orders") => super::orders::handle(shared, req),
+        (_, p) if p.starts_with("/orders/") => super::orders::handle(shared, req),
         ("GET", p) if p.starts_with("/user/margins/") => {
             margins_segment(shared, req, &p["/user/margins/".len()..])
         }
@@ -71,24 +75,31 @@ fn invalidate(shared: &Shared, req: &Req) -> Reply {
     }
 }
 
-/// Runs `f` for a call signed with `Authorization: token api_key:access_token`.
-fn signed(shared: &Shared, req: &Req, f: impl FnOnce(&Account, &AccessToken) -> Value) -> Reply {
+/// The account and token of a call signed with `Authorization: token api_key:access_token`,
+/// or Kite's answer to a bad one.
+pub(crate) fn authorised(shared: &Shared, req: &Req) -> Result<(Account, AccessToken), Reply> {
     let Some((key, token)) = req
         .authorization
         .as_deref()
         .and_then(|h| h.trim().strip_prefix("token "))
         .and_then(|kt| kt.trim().split_once(':'))
     else {
-        return Reply::token_error(MSG_BAD_KEY_OR_TOKEN);
+        return Err(Reply::token_error(MSG_BAD_KEY_OR_TOKEN));
     };
-    let found = shared.read(|s, now| {
-        let at = s.check_access(key, token, now)?.clone();
-        let acc = s.account(&at.client_id)?.clone();
-        Some((acc, at))
-    });
-    match found {
-        Some((acc, at)) => Reply::success(&f(&acc, &at)),
-        None => Reply::token_error(MSG_BAD_KEY_OR_TOKEN),
+    shared
+        .read(|s, now| {
+            let at = s.check_access(key, token, now)?.clone();
+            let acc = s.account(&at.client_id)?.clone();
+            Some((acc, at))
+        })
+        .ok_or_else(|| Reply::token_error(MSG_BAD_KEY_OR_TOKEN))
+}
+
+/// Runs `f` for a signed call.
+fn signed(shared: &Shared, req: &Req, f: impl FnOnce(&Account, &AccessToken) -> Value) -> Reply {
+    match authorised(shared, req) {
+        Ok((acc, at)) => Reply::success(&f(&acc, &at)),
+        Err(reply) => reply,
     }
 }
 
@@ -101,39 +112,47 @@ fn short_name(account: &Account) -> String {
         .to_string()
 }
 
-/// `/user/profile`'s data, shaped like fixtures/kite-mocks/profile.json (no tokens).
+/// The user record of `/user/profile` and `/session/token`, shaped like Kite's (the
+/// profile fixture's lists; no tokens).
+fn user(account: &Account) -> User {
+    let list = |items: &[&str]| items.iter().map(|s| (*s).to_string()).collect();
+    User {
+        user_id: account.client_id.clone(),
+        user_type: "individual".into(),
+        email: account.email.clone(),
+        user_name: account.name.clone(),
+        user_shortname: short_name(account),
+        broker: "ZERODHA".into(),
+        exchanges: list(&["NSE", "NFO", "BFO", "CDS", "BSE", "MCX", "BCD", "MF"]),
+        products: list(&["CNC", "NRML", "MIS", "BO", "CO"]),
+        order_types: list(&["MARKET", "LIMIT", "SL", "SL-M"]),
+        avatar_url: None,
+        meta: json!({ "demat_consent": "physical" }),
+    }
+}
+
 fn profile(account: &Account) -> Value {
-    json!({
-        "user_id": account.client_id,
-        "user_type": "individual",
-        "email": account.email,
-        "user_name": account.name,
-        "user_shortname": short_name(account),
-        "broker": "ZERODHA",
-        "exchanges": ["NSE", "NFO", "BFO", "CDS", "BSE", "MCX", "BCD", "MF"],
-        "products": ["CNC", "NRML", "MIS", "BO", "CO"],
-        "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
-        "avatar_url": null,
-        "meta": { "demat_consent": "physical" },
+    to_value(&UserProfile {
+        user: user(account),
     })
 }
 
-/// `/session/token`'s data, shaped like fixtures/kite-mocks/generate_session.json.
+/// `/session/token`'s data: the user record and today's tokens.
 fn session_data(account: &Account, at: &AccessToken) -> Value {
-    let mut v = profile(account);
-    let extra = json!({
-        "api_key": at.api_key,
-        "access_token": at.token.expose(),
-        "public_token": super::state::random_token(),
-        "enctoken": super::state::random_token(),
-        "refresh_token": "",
-        "silo": "",
-        "login_time": format_ist(at.login_at),
-    });
-    if let (Some(obj), Value::Object(more)) = (v.as_object_mut(), extra) {
-        obj.extend(more);
-    }
-    v
+    to_value(&SessionData {
+        user: user(account),
+        api_key: at.api_key.clone(),
+        access_token: at.token.clone(),
+        public_token: Secret::new(super::state::random_token()),
+        enctoken: Secret::new(super::state::random_token()),
+        refresh_token: Secret::default(),
+        silo: String::new(),
+        login_time: format_ist(at.login_at),
+    })
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("wire types serialize")
 }
 
 /// `/user/margins`' data, shaped like fixtures/kite-mocks/margins.json.

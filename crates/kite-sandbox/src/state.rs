@@ -1,17 +1,23 @@
-//! The sandbox's world and its rules (product.md "The sandbox"): accounts, apps, request
+//! The sandbox's world and its rules (docs/sandbox.md): accounts, apps, request
 //! and access tokens, authorisations, the clock offset and pending faults. Pure: every
 //! rule takes "now" as an argument, so the unit tests below need no server and no clock.
 
+use std::net::IpAddr;
+
 use jiff::{SignedDuration, Timestamp};
+use kite_wire::Plan;
+use kite_wire::control::{AccountView, AppView, Fault, StateView};
 use serde::{Deserialize, Serialize};
 
-use crate::secret::Secret;
-use crate::session::expiry_after;
+use crate::orders::Order;
+
+use kite_wire::Secret;
+use kite_wire::time::expiry_after;
 
 /// A request token dies this long after it was issued (at exactly 300 s it is dead).
 pub const REQUEST_TOKEN_LIFETIME: SignedDuration = SignedDuration::from_secs(300);
 
-/// The exact messages Kite sends (kite-api.md §2, §3).
+/// The exact messages Kite sends (docs/kite-wire.md "Messages").
 pub const MSG_BAD_KEY_OR_TOKEN: &str = "Incorrect `api_key` or `access_token`.";
 pub const MSG_TOKEN_INVALID: &str = "Token is invalid or has expired.";
 pub const MSG_BAD_CHECKSUM: &str = "Invalid `checksum`.";
@@ -25,30 +31,12 @@ pub struct Account {
     pub totp_secret: Secret,
     pub name: String,
     pub email: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    Personal,
-    Connect,
-}
-
-impl Plan {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "personal" => Some(Self::Personal),
-            "connect" => Some(Self::Connect),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Personal => "personal",
-            Self::Connect => "connect",
-        }
-    }
+    /// The developer account's IP whitelist (orders are accepted only from these).
+    #[serde(default)]
+    pub ips: Vec<IpAddr>,
+    /// When the console last changed the whitelist (one change per calendar week).
+    #[serde(default)]
+    pub ips_changed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,23 +78,6 @@ pub struct AccessToken {
     pub revoked: bool,
 }
 
-/// One injected fault (test control API).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fault {
-    pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    /// Break the connection instead of answering.
-    #[serde(default)]
-    pub reset: bool,
-    /// How many more requests it hits.
-    pub count: u32,
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub accounts: Vec<Account>,
@@ -117,6 +88,9 @@ pub struct State {
     pub authorisations: Vec<(String, String)>,
     pub clock_offset_seconds: i64,
     pub faults: Vec<Fault>,
+    /// Orders placed through the API, newest last.
+    #[serde(default)]
+    pub orders: Vec<Order>,
     /// The seeded demo account and app (printed in the banner).
     pub demo_client_id: String,
     pub demo_api_key: String,
@@ -209,6 +183,8 @@ impl State {
             password: Secret::new(random_from(ALNUM, 12)),
             totp_secret: Secret::new(totp_rs::Secret::from(totp_bytes).to_base32()),
             name: name.to_string(),
+            ips: Vec::new(),
+            ips_changed_at: None,
         };
         self.accounts.push(account.clone());
         account
@@ -233,7 +209,7 @@ impl State {
         app
     }
 
-    /// A new secret for the app; issued access tokens live on (kite-api.md §4).
+    /// A new secret for the app; issued access tokens live on (docs/sandbox.md).
     pub fn regenerate_secret(&mut self, api_key: &str) -> Option<Secret> {
         let app = self.app_mut(api_key)?;
         app.api_secret = Secret::new(random_token());
@@ -298,7 +274,7 @@ impl State {
         }
         rt.used = true;
         let client_id = rt.client_id.clone();
-        let expected = crate::kite::checksum(&Secret::from(api_key), request_token, &secret);
+        let expected = kite_wire::checksum(&Secret::from(api_key), request_token, &secret);
         if !Secret::from(checksum.trim().to_ascii_lowercase()).ct_eq(&Secret::new(expected)) {
             return Err(ExchangeError::BadChecksum);
         }
@@ -358,47 +334,47 @@ impl State {
             .retain(|t| now.duration_since(t.issued_at) < day);
         self.access_tokens
             .retain(|t| now.duration_since(t.expires_at) < SignedDuration::from_hours(7 * 24));
+        self.orders
+            .retain(|o| now.duration_since(o.placed_at) < SignedDuration::from_hours(7 * 24));
     }
 
     /// What `GET /_sandbox/state` shows: no secret, password, TOTP secret or token.
-    pub fn public_view(&self, now: Timestamp) -> serde_json::Value {
-        let apps: Vec<_> = self
-            .apps
-            .iter()
-            .map(|a| {
-                serde_json::json!({
-                    "api_key": a.api_key,
-                    "name": a.name,
-                    "owner": a.owner,
-                    "plan": a.plan.as_str(),
-                    "subscription_active": a.subscription_active,
-                    "redirect_url": a.redirect_url,
+    pub fn public_view(&self, now: Timestamp) -> StateView {
+        StateView {
+            apps: self
+                .apps
+                .iter()
+                .map(|a| AppView {
+                    api_key: a.api_key.clone(),
+                    name: a.name.clone(),
+                    owner: a.owner.clone(),
+                    plan: a.plan,
+                    subscription_active: a.subscription_active,
+                    redirect_url: a.redirect_url.clone(),
                 })
-            })
-            .collect();
-        let accounts: Vec<_> = self
-            .accounts
-            .iter()
-            .map(|a| serde_json::json!({ "client_id": a.client_id, "name": a.name }))
-            .collect();
-        let live_request = self
-            .request_tokens
-            .iter()
-            .filter(|t| !t.used && now.duration_since(t.issued_at) < REQUEST_TOKEN_LIFETIME)
-            .count();
-        let live_access = self
-            .access_tokens
-            .iter()
-            .filter(|t| !t.revoked && now < t.expires_at)
-            .count();
-        serde_json::json!({
-            "apps": apps,
-            "accounts": accounts,
-            "live_request_tokens": live_request,
-            "live_access_tokens": live_access,
-            "clock_offset_seconds": self.clock_offset_seconds,
-            "faults": self.faults,
-        })
+                .collect(),
+            accounts: self
+                .accounts
+                .iter()
+                .map(|a| AccountView {
+                    client_id: a.client_id.clone(),
+                    name: a.name.clone(),
+                    ips: a.ips.clone(),
+                })
+                .collect(),
+            live_request_tokens: self
+                .request_tokens
+                .iter()
+                .filter(|t| !t.used && now.duration_since(t.issued_at) < REQUEST_TOKEN_LIFETIME)
+                .count(),
+            live_access_tokens: self
+                .access_tokens
+                .iter()
+                .filter(|t| !t.revoked && now < t.expires_at)
+                .count(),
+            clock_offset_seconds: self.clock_offset_seconds,
+            faults: self.faults.clone(),
+        }
     }
 }
 
@@ -433,222 +409,5 @@ fn totp_for(secret_b32: &Secret) -> Option<totp_rs::Totp> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::session::{format_ist, parse_login_time};
-
-    fn ist(s: &str) -> Timestamp {
-        parse_login_time(s).unwrap()
-    }
-
-    fn secs(n: i64) -> SignedDuration {
-        SignedDuration::from_secs(n)
-    }
-
-    /// A state and a fresh request token for the demo app, with its right checksum.
-    fn with_token(now: Timestamp) -> (State, String, String, String) {
-        let mut s = State::seeded();
-        let key = s.demo_api_key.clone();
-        let client = s.demo_client_id.clone();
-        let rt = s.issue_request_token(&key, &client, now);
-        let secret = s.app(&key).unwrap().api_secret.clone();
-        let sum = crate::kite::checksum(&Secret::from(key.as_str()), &rt, &secret);
-        (s, key, rt, sum)
-    }
-
-    #[test]
-    fn seeded_ids_have_kite_shapes() {
-        let s = State::seeded();
-        let a = s.account(&s.demo_client_id).unwrap();
-        assert!(a.client_id.len() == 6 && a.client_id[..2].chars().all(|c| c.is_ascii_uppercase()));
-        let app = s.app(&s.demo_api_key).unwrap();
-        assert_eq!(app.api_key.len(), 16);
-        assert!(
-            app.api_key
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        );
-        assert_eq!(app.api_secret.len(), 32);
-        assert_eq!(app.owner, a.client_id);
-    }
-
-    #[test]
-    fn token_from_a_day_login_dies_at_next_six_ist() {
-        let now = ist("2026-11-26 10:00:00");
-        let (mut s, key, rt, sum) = with_token(now);
-        let at = s.exchange(&key, &rt, &sum, now).unwrap();
-        assert_eq!(format_ist(at.expires_at), "2026-11-27 06:00:00");
-        let tok = at.token.expose().to_string();
-        assert!(
-            s.check_access(&key, &tok, ist("2026-11-27 05:59:59"))
-                .is_some()
-        );
-        assert!(
-            s.check_access(&key, &tok, ist("2026-11-27 06:00:00"))
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn token_from_a_two_am_login_dies_the_same_morning() {
-        let now = ist("2026-11-26 02:00:00");
-        let (mut s, key, rt, sum) = with_token(now);
-        let at = s.exchange(&key, &rt, &sum, now).unwrap();
-        assert_eq!(format_ist(at.expires_at), "2026-11-26 06:00:00");
-        let tok = at.token.expose().to_string();
-        assert!(
-            s.check_access(&key, &tok, ist("2026-11-26 06:00:00"))
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn request_token_is_dead_at_exactly_300_seconds() {
-        let now = ist("2026-11-26 10:00:00");
-        let (mut s, key, rt, sum) = with_token(now);
-        assert_eq!(
-            s.exchange(&key, &rt, &sum, now.checked_add(secs(300)).unwrap())
-                .unwrap_err(),
-            ExchangeError::TokenInvalid
-        );
-        let (mut s, key, rt, sum) = with_token(now);
-        assert!(
-            s.exchange(&key, &rt, &sum, now.checked_add(secs(299)).unwrap())
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn request_token_is_single_use_even_after_a_bad_checksum() {
-        let now = ist("2026-11-26 10:00:00");
-        let (mut s, key, rt, sum) = with_token(now);
-        assert_eq!(
-            s.exchange(&key, &rt, "00", now).unwrap_err(),
-            ExchangeError::BadChecksum
-        );
-        assert_eq!(
-            s.exchange(&key, &rt, &sum, now).unwrap_err(),
-            ExchangeError::TokenInvalid
-        );
-
-        let (mut s, key, rt, sum) = with_token(now);
-        assert!(s.exchange(&key, &rt, &sum, now).is_ok());
-        assert_eq!(
-            s.exchange(&key, &rt, &sum, now).unwrap_err(),
-            ExchangeError::TokenInvalid
-        );
-    }
-
-    #[test]
-    fn lapsed_subscription_and_unknown_key_are_bad_key() {
-        let now = ist("2026-11-26 10:00:00");
-        let (mut s, key, rt, sum) = with_token(now);
-        assert_eq!(
-            s.exchange("nokey", &rt, &sum, now).unwrap_err(),
-            ExchangeError::BadKey
-        );
-        s.app_mut(&key).unwrap().subscription_active = false;
-        assert_eq!(
-            s.exchange(&key, &rt, &sum, now).unwrap_err(),
-            ExchangeError::BadKey
-        );
-        s.app_mut(&key).unwrap().subscription_active = true;
-        let at = s.exchange(&key, &rt, &sum, now).unwrap();
-        s.app_mut(&key).unwrap().subscription_active = false;
-        assert!(s.check_access(&key, at.token.expose(), now).is_none());
-    }
-
-    #[test]
-    fn regenerated_secret_keeps_tokens_but_changes_checksums() {
-        let now = ist("2026-11-26 10:00:00");
-        let (mut s, key, rt, sum) = with_token(now);
-        let at = s.exchange(&key, &rt, &sum, now).unwrap();
-        let old = s.app(&key).unwrap().api_secret.clone();
-        let new = s.regenerate_secret(&key).unwrap();
-        assert_ne!(old, new);
-        assert!(s.check_access(&key, at.token.expose(), now).is_some());
-        let client = s.demo_client_id.clone();
-        let rt2 = s.issue_request_token(&key, &client, now);
-        let old_sum = crate::kite::checksum(&Secret::from(key.as_str()), &rt2, &old);
-        assert_eq!(
-            s.exchange(&key, &rt2, &old_sum, now).unwrap_err(),
-            ExchangeError::BadChecksum
-        );
-    }
-
-    #[test]
-    fn revoked_token_is_rejected_and_revoke_needs_a_live_token() {
-        let now = ist("2026-11-26 10:00:00");
-        let (mut s, key, rt, sum) = with_token(now);
-        let at = s.exchange(&key, &rt, &sum, now).unwrap();
-        assert!(!s.revoke("otherkey", at.token.expose(), now));
-        assert!(s.revoke(&key, at.token.expose(), now));
-        assert!(s.check_access(&key, at.token.expose(), now).is_none());
-        assert!(!s.revoke(&key, at.token.expose(), now));
-    }
-
-    #[test]
-    fn faults_count_down_and_disappear() {
-        let mut s = State::default();
-        s.faults.push(Fault {
-            path: "/user/profile".into(),
-            status: Some(503),
-            delay_ms: None,
-            body: None,
-            reset: false,
-            count: 2,
-        });
-        assert!(s.take_fault("/user/margins").is_none());
-        assert_eq!(s.take_fault("/user/profile").unwrap().status, Some(503));
-        assert_eq!(s.faults[0].count, 1);
-        assert!(s.take_fault("/user/profile").is_some());
-        assert!(s.take_fault("/user/profile").is_none());
-        assert!(s.faults.is_empty());
-    }
-
-    #[test]
-    fn pruning_keeps_recent_tokens_and_drops_old_ones() {
-        let now = ist("2026-11-26 10:00:00");
-        let (mut s, key, rt, sum) = with_token(now);
-        s.exchange(&key, &rt, &sum, now).unwrap();
-        s.prune(now.checked_add(secs(3600)).unwrap());
-        assert_eq!((s.request_tokens.len(), s.access_tokens.len()), (1, 1));
-        s.prune(now.checked_add(secs(9 * 86_400)).unwrap());
-        assert_eq!((s.request_tokens.len(), s.access_tokens.len()), (0, 0));
-    }
-
-    #[test]
-    fn state_view_has_no_secrets() {
-        let now = ist("2026-11-26 10:00:00");
-        let (mut s, key, rt, sum) = with_token(now);
-        let at = s.exchange(&key, &rt, &sum, now).unwrap();
-        let rt2 = s.issue_request_token(&key, &s.demo_client_id.clone(), now);
-        let view = s.public_view(now).to_string();
-        let acc = s.account(&s.demo_client_id).unwrap();
-        let app = s.app(&key).unwrap();
-        for secret in [
-            app.api_secret.expose(),
-            acc.password.expose(),
-            acc.totp_secret.expose(),
-            at.token.expose(),
-            rt.as_str(),
-            rt2.as_str(),
-        ] {
-            assert!(!view.contains(secret), "state view leaks a secret");
-        }
-        assert!(view.contains(&key));
-        assert!(view.contains("\"live_access_tokens\":1"));
-    }
-
-    #[test]
-    fn totp_accepts_one_step_of_skew_only() {
-        let s = State::seeded();
-        let secret = s.account(&s.demo_client_id).unwrap().totp_secret.clone();
-        let now = ist("2026-11-26 10:00:10");
-        let code = totp_now(&secret, now).unwrap();
-        assert!(totp_ok(&secret, &code, now));
-        assert!(totp_ok(&secret, &code, now.checked_add(secs(30)).unwrap()));
-        assert!(!totp_ok(&secret, &code, now.checked_add(secs(90)).unwrap()));
-        assert!(!totp_ok(&secret, "abc", now));
-    }
-}
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,17 +1,18 @@
-//! The developer console (kite-api.md §7) as plain HTML: login with TOTP, the app list
+//! The developer console (docs/sandbox.md "Console") as plain HTML: login with TOTP, the app list
 //! with plan and subscription, billing (renew a lapsed subscription), the create-app
 //! form, and the credentials page that shows a secret once and regenerates it.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use url::Url;
+use url::{Host, Url};
 
 use super::html::{error_line, esc, input, page};
 use super::http::{Reply, Req};
-use super::state::{self, App, Plan};
+use super::state::{self, App};
 use super::{Shared, lock};
-use crate::secret::Secret;
+use kite_wire::Plan;
+use kite_wire::Secret;
 
 const COOKIE: &str = "kite_console";
 
@@ -29,6 +30,15 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
             let Some(user) = user(shared, req) else {
                 return Reply::redirect(303, "/console");
             };
+            match (m, path) {
+                ("GET", "/console/profile") => {
+                    return super::console_profile::show(shared, &user, req);
+                }
+                ("POST", "/console/profile") => {
+                    return super::console_profile::save(shared, &user, req);
+                }
+                _ => {}
+            }
             let rest: Vec<&str> = path.strip_prefix("/console/apps").map_or_else(
                 || vec!["?", "?", "?"],
                 |r| r.split('/').filter(|p| !p.is_empty()).collect(),
@@ -228,14 +238,22 @@ fn new_form(user: &str, values: &HashMap<String, String>, errors: &[String]) -> 
     )
 }
 
-/// The console's redirect URL rule: https, or http on 127.0.0.1 / localhost.
+/// The console's redirect URL rule: https, or http on a loopback host (127.0.0.0/8, [::1]
+/// or localhost: every loopback URL kite-setup itself accepts).
 pub fn check_redirect_url(text: &str) -> Result<(), String> {
     let url = Url::parse(text.trim()).map_err(|_| format!("{text:?} is not a valid URL"))?;
-    let host = url.host_str().unwrap_or_default();
+    let loopback = match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
     match url.scheme() {
-        "https" if !host.is_empty() => Ok(()),
-        "http" if host == "127.0.0.1" || host == "localhost" => Ok(()),
-        _ => Err("The URL must be https (http is allowed only for 127.0.0.1 or localhost)".into()),
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(
+            "The URL must be https (http is allowed only for 127.0.0.1, [::1] or localhost)".into(),
+        ),
     }
 }
 
@@ -356,12 +374,16 @@ mod tests {
             "https://example.com/cb",
             "http://127.0.0.1:5123/kite-setup/callback",
             "http://localhost/x",
+            "http://[::1]:5123/kite-setup/callback",
+            "http://127.0.0.2:5123/cb",
         ] {
             assert!(check_redirect_url(ok).is_ok(), "{ok}");
         }
         for bad in [
             "http://example.com/cb",
             "http://10.0.0.1/cb",
+            "http://[::2]/cb",
+            "http://[::]:5123/cb",
             "ftp://127.0.0.1/",
             "not a url",
             "",

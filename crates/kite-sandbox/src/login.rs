@@ -1,4 +1,4 @@
-//! The Kite login page (kite-api.md §1): `GET /connect/login?v=3&api_key=K`, the login
+//! The Kite login page (docs/sandbox.md "Login"): `GET /connect/login?v=3&api_key=K`, the login
 //! form (client ID, password, TOTP), the one-time "Authorize app" page, then a redirect
 //! to the app's registered URL with the request token and the `redirect_params` pairs.
 
@@ -9,8 +9,8 @@ use super::html::{error_line, esc, hidden, input, page};
 use super::http::{Reply, Req};
 use super::state::{self, App, MSG_NOT_ENABLED};
 use super::{Shared, lock};
-use crate::kite::ErrorType;
-use crate::secret::Secret;
+use kite_wire::ErrorType;
+use kite_wire::Secret;
 
 /// A login that passed the form and waits for "Authorize" or "Cancel".
 pub struct Ticket {
@@ -227,7 +227,7 @@ fn redirect_to(app: &App, pairs: &[(&str, &str)], redirect_params: &str) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::state::Plan;
+    use kite_wire::Plan;
 
     #[test]
     fn redirect_keeps_existing_query_and_adds_params() {
