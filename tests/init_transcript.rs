@@ -1,68 +1,21 @@
 //! One full `init` wizard transcript as a snapshot, for reviewing the words a person reads.
-//! Deterministic: the wizard runs over fakes (a Kite that logs in the right user, a memory
-//! store, a fixed clock, a scripted prompter whose questions and answers are written into
-//! the transcript as dialoguer shows them) with the real loopback listener and a "browser"
-//! that plays Kite's redirect. Ports, the nonce and the temp dir are normalized.
+//! Deterministic: the wizard runs over the testkit's fakes (a Kite that logs in the right
+//! user, a memory store, a fixed clock, a scripted prompter whose questions and answers are
+//! written into the transcript as dialoguer shows them) with the real loopback listener and
+//! a "browser" that plays Kite's redirect. Ports, the nonce and the temp dir are normalized.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use jiff::Timestamp;
-use kite_setup::cli::{InitArgs, StoreChoice};
-use kite_setup::clock::FixedClock;
-use kite_setup::commands::{Ctx, StoreProvider};
-use kite_setup::kite::{Endpoints, Kite, KiteError, SessionData, UserProfile};
-use kite_setup::prompt::{Answer, PromptError, Prompter, ScriptedPrompter, Validator};
-use kite_setup::redirect::{NoTtyWaitUi, RecordingBrowser, WaitUi};
+use kite_setup::cli::InitArgs;
+use kite_setup::prompt::{PromptError, Prompter, Validator};
 use kite_setup::secret::Secret;
-use kite_setup::store::{MemoryStore, Store, StoreError};
-use kite_setup::ui::{Capture, Ui};
-use url::Url;
+use kite_setup::testkit::{Answer, Capture, Harness, OK_QUERY, ScriptedPrompter, kite_browser};
+use kite_setup::ui::Ui;
 
 const CLIENT_ID: &str = "AB1234";
 const KEY: &str = "abcd1234efgh5678";
 const SECRET: &str = "s3cr3tS3CR3Ts3cr3tS3CR3Ts3cr3t12";
-/// 10:00 IST.
-const NOW: &str = "2026-11-26T04:30:00Z";
-
-/// Kite for one user: every login succeeds.
-struct OneUserKite {
-    now: Timestamp,
-}
-
-impl Kite for OneUserKite {
-    fn create_session(&self, _: &Secret, _: &str, _: &Secret) -> Result<SessionData, KiteError> {
-        Ok(serde_json::from_value(serde_json::json!({
-            "user_id": CLIENT_ID, "user_name": "Test Trader",
-            "access_token": "faketoken0000000000000000000001",
-            "login_time": kite_setup::session::format_ist(self.now),
-        }))
-        .expect("session"))
-    }
-    fn profile(&self, _: &Secret, _: &Secret) -> Result<UserProfile, KiteError> {
-        Ok(serde_json::from_value(
-            serde_json::json!({"user_id": CLIENT_ID, "user_name": "Test Trader"}),
-        )
-        .expect("profile"))
-    }
-    fn invalidate(&self, _: &Secret, _: &Secret) -> Result<(), KiteError> {
-        Ok(())
-    }
-    fn server_time(&self) -> Result<Timestamp, KiteError> {
-        Ok(self.now)
-    }
-    fn reachable(&self, _: &Url) -> Result<(), KiteError> {
-        Ok(())
-    }
-}
-
-struct MemoryStores(Arc<MemoryStore>);
-
-impl StoreProvider for MemoryStores {
-    fn open(&self, choice: StoreChoice) -> Result<(Arc<dyn Store>, StoreChoice), StoreError> {
-        Ok((self.0.clone() as Arc<dyn Store>, choice))
-    }
-}
 
 /// The scripted prompter, writing each question and answer into the transcript the way
 /// dialoguer leaves it on the screen (`✔ question · answer`, secrets as stars).
@@ -112,42 +65,6 @@ impl Prompter for ShownPrompter {
     }
 }
 
-/// What a browser does after Kite's login: GET the redirect URL with a request token and
-/// the `redirect_params` of the login URL (the nonce).
-fn follow_redirect(login_url: &Url, redirect_url: &str) {
-    let inner = login_url
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_params")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    let target = Url::parse(&format!(
-        "{redirect_url}?action=login&type=login&status=success&request_token=rt0123456789&{inner}"
-    ))
-    .expect("redirect");
-    std::thread::spawn(move || {
-        use std::io::Read;
-        let addr = format!(
-            "{}:{}",
-            target.host_str().expect("host"),
-            target.port().expect("port")
-        );
-        for _ in 0..200 {
-            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
-                let _ = write!(
-                    s,
-                    "GET {}?{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
-                    target.path(),
-                    target.query().unwrap_or("")
-                );
-                let mut buf = Vec::new();
-                let _ = s.read_to_end(&mut buf);
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-    });
-}
-
 /// Replaces each `state%3D<hex>` nonce with a placeholder.
 fn normalize_nonce(text: &str) -> String {
     let mut out = String::new();
@@ -164,16 +81,14 @@ fn normalize_nonce(text: &str) -> String {
 
 #[test]
 fn the_wizard_transcript() {
-    let now: Timestamp = NOW.parse().expect("time");
+    // 10:00 IST, the testkit's fixed time.
+    let h = Harness::new(CLIENT_ID);
     // init searches 5123-5322 for a free port; the top three are used by no other test
     // (the flow tests take 5200-5319, a real wizard takes the lowest free one).
     let port = (5320..=5322)
         .rev()
         .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
         .expect("a free port in 5320-5322");
-    let redirect = format!("http://127.0.0.1:{port}/kite-setup/callback");
-    let config_dir = tempfile::tempdir().expect("temp dir");
-    let store = Arc::new(MemoryStore::default());
 
     let (ui, out, err) = Ui::captured();
     let prompter = ShownPrompter {
@@ -186,49 +101,21 @@ fn the_wizard_transcript() {
         ]),
         screen: Mutex::new(err.clone()),
     };
-    let to = redirect.clone();
-    let browser = RecordingBrowser::acting(move |url| {
-        if url.path().ends_with("/connect/login") {
-            follow_redirect(url, &to);
-        }
-    });
-    let kite = OneUserKite { now };
-    let clock = FixedClock::at(now);
-    let stores = MemoryStores(store.clone());
-    let wait_ui = || -> Box<dyn WaitUi> { Box::new(NoTtyWaitUi::new(std::io::sink())) };
-    let read_line = || -> std::io::Result<String> { Ok(String::new()) };
-    let ctx = Ctx {
-        profile: "default".into(),
-        sandbox: false,
-        interactive: true,
-        json: false,
-        store_flag: None,
-        prompter: &prompter,
-        kite: &kite,
-        endpoints: Endpoints::live(),
-        browser: &browser,
-        clock: &clock,
-        config: kite_setup::profile::ConfigFile::new(config_dir.path().to_path_buf()),
-        stores: &stores,
-        ui: &ui,
-        wait_ui: &wait_ui,
-        sandbox_control: None,
-        read_stdin_line: &read_line,
-        browser_available: true,
-        self_browser: None,
-        self_play: std::cell::Cell::new(false),
-    };
+    let browser = kite_browser(port, OK_QUERY);
     let args = InitArgs {
         timeout: 10,
         ..InitArgs::default()
     };
-    let code = kite_setup::commands::init::run(&ctx, &args, &|p| p == port).expect("init");
+    let code = kite_setup::testkit::with_ctx_on(&h, &ui, &prompter, &browser, true, "", |ctx| {
+        kite_setup::commands::init::run(ctx, &args, &|p| p == port)
+    })
+    .expect("init");
     assert_eq!(code, 0, "{}", err.text());
     assert!(out.text().is_empty(), "stdout is for data only");
 
     let transcript = normalize_nonce(
         &err.text()
-            .replace(&config_dir.path().display().to_string(), "<CONFIG_DIR>")
+            .replace(&h.config_dir.path().display().to_string(), "<CONFIG_DIR>")
             .replace(&port.to_string(), "<PORT>"),
     );
     assert!(!transcript.contains(SECRET), "the secret is never shown");
