@@ -10,17 +10,11 @@
 //! terminal a person has (echo on), so "echo off" really means "the secret prompt is
 //! reading" and "echo restored" after Ctrl-C is meaningful.
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
+use crate::support::{keyring, sandbox};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cli_support::World;
+use crate::support::cli::World;
 use expectrl::process::unix::WaitStatus;
 use expectrl::{Eof, Expect, Regex, Session};
 
@@ -405,8 +399,8 @@ fn a_wrong_secret_is_diagnosed_and_only_the_secret_is_asked_again() {
 #[test]
 fn no_keyring_fails_before_the_first_question() {
     let w = World::with(
-        keyring_support::KeyringSession::no_dbus(),
-        sandbox_support::SandboxProcess::auto_approve(),
+        keyring::KeyringSession::no_dbus(),
+        sandbox::SandboxProcess::auto_approve(),
     );
     let mut s = Screen::new(in_terminal(&w.live_command(&["init"])));
     s.expect("error: ");

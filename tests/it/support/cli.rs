@@ -2,14 +2,6 @@
 //! Service, a sandbox process, private config and data directories, and a `$BROWSER` that
 //! behaves like a person's browser on an auto-approving Kite (it GETs the login URL and
 //! follows the redirect to kite-setup's listener).
-//!
-//! Use from a test file (the other two support files are needed as siblings):
-//! ```ignore
-//! #[path = "support/keyring.rs"] mod keyring_support;
-//! #[path = "support/sandbox.rs"] mod sandbox_support;
-//! #[path = "support/cli.rs"] mod cli_support;
-//! ```
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,8 +11,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::keyring_support::KeyringSession;
-use crate::sandbox_support::SandboxProcess;
+use super::keyring::KeyringSession;
+use super::sandbox::SandboxProcess;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kite-setup");
 
