@@ -14,22 +14,11 @@ use crate::support::{keyring, sandbox};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::cli::World;
+use crate::support::cli::{World, login_port_turn};
 use expectrl::process::unix::WaitStatus;
 use expectrl::{Eof, Expect, Regex, Session};
 
 type Pty = expectrl::session::OsSession;
-
-/// The wizard picks the lowest free port from 5123 when it shows the form, and binds it
-/// only at the login: two wizards verifying at once in this process would pick the same
-/// port. The tests that log in take turns (the others never bind a port).
-static LOGIN_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn login_port_turn() -> std::sync::MutexGuard<'static, ()> {
-    LOGIN_PORT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// The wizard in a terminal: the world's command, run by `sh` after `stty echo`.
 fn spawn_wizard(w: &World, args: &[&str]) -> Pty {

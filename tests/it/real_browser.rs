@@ -23,7 +23,7 @@ use expectrl::process::unix::WaitStatus;
 use expectrl::session::OsSession as Session;
 use expectrl::{Captures, Eof, Expect, Needle, Regex};
 
-use crate::support::cli::World;
+use crate::support::cli::{self, World};
 use crate::support::keyring::KeyringSession;
 use crate::support::sandbox::SandboxProcess;
 use crate::support::webdriver::WebDriver;
@@ -155,6 +155,8 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
         let _ = std::fs::remove_file(old);
     }
 
+    // The wizard picks its redirect port from 5123 like the terminal wizard tests' do.
+    let _turn = cli::login_port_turn();
     // The wizard in a terminal. expectrl's PTY starts with echo off; a person's terminal
     // echoes, and only then does "echo went off" prove the hidden prompt is reading.
     let inner = w.command(&["init", "--timeout", "60"]);

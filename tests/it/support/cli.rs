@@ -16,6 +16,18 @@ use super::sandbox::SandboxProcess;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kite-setup");
 
+/// The interactive wizard picks the lowest free port from 5123 when it shows the form, and
+/// binds it only at the login: two wizards verifying at once in this process (`init_pty`,
+/// `real_browser`) would pick the same port. The tests whose wizard logs in take turns.
+static LOGIN_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the turn of a wizard that logs in until the guard is dropped.
+pub fn login_port_turn() -> std::sync::MutexGuard<'static, ()> {
+    LOGIN_PORT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A browser for an auto-approving sandbox: fetches the login URL and follows redirects.
 const BROWSER_SCRIPT: &str = r"#!/usr/bin/env python3
 import sys, urllib.request
