@@ -9,7 +9,7 @@
 # use (pip; the SecretService backend pulls in secretstorage and jeepney).
 #
 # It starts, in throwaway XDG dirs: a private dbus-daemon, an unlocked headless
-# gnome-keyring (the recipe of tests/support/keyring.rs), and an auto-approving sandbox; sets
+# gnome-keyring (the recipe of tests/it/support/keyring.rs), and an auto-approving sandbox; sets
 # up a verified sandbox profile with the release binary; copies its entries into a live
 # profile (so `env` and `exec` run the live path: no sandbox round trip); then measures side
 # by side in one run. Results: a table on stdout, raw data in target/bench/.

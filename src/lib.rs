@@ -27,8 +27,9 @@ pub mod store;
 pub mod ui;
 pub mod validate;
 
-#[cfg(test)]
-pub mod testing;
+/// Test doubles: `cargo test` and the `testkit` feature only, never in a release build.
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> std::process::ExitCode {

@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 /// Where a command writes.
 pub struct Ui {
@@ -80,40 +79,6 @@ impl Ui {
         let mut o = self.out.borrow_mut();
         let _ = o.write_all(text.as_bytes());
         let _ = o.flush();
-    }
-}
-
-/// A shared byte buffer for tests (and for capturing a transcript).
-#[derive(Clone, Default)]
-pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
-    }
-}
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Ui {
-    /// A Ui writing into two captures (stdout, stderr) for tests.
-    pub fn captured() -> (Self, Capture, Capture) {
-        let out = Capture::default();
-        let err = Capture::default();
-        (
-            Self::new(Box::new(out.clone()), Box::new(err.clone()), false),
-            out,
-            err,
-        )
     }
 }
 

@@ -12,7 +12,10 @@
 //! contains `hung`; `--list` lists them (libtest format, for nextest).
 #![allow(clippy::disallowed_methods)] // reads its own scenario variables (test code)
 
-#[path = "support/keyring.rs"]
+// The one helper shared with tests/it (this binary is not part of it, see there); it uses
+// only part of it.
+#[allow(dead_code)]
+#[path = "it/support/keyring.rs"]
 mod keyring;
 
 use std::fmt::Write as _;

@@ -8,11 +8,10 @@ use std::sync::atomic::AtomicU16;
 use crate::cli::{EnvArgs, EnvFormat, InitArgs, LoginArgs, Plan, RemoveArgs, StatusArgs};
 use crate::error::{Error, RunFlags};
 use crate::kite::KiteError;
-use crate::prompt::{Answer, ScriptedPrompter};
-use crate::redirect::RecordingBrowser;
 use crate::store::{AppCredentials, Entries, Store, StoreError, get_json, set_json_verified};
-use crate::testing::{
-    Harness, OK_QUERY, kite_browser, kite_error, port_from, redirect_url, with_ctx,
+use crate::testkit::{
+    Answer, Harness, OK_QUERY, RecordingBrowser, ScriptedPrompter, kite_browser, kite_error,
+    port_from, redirect_url, with_ctx,
 };
 
 const KEY: &str = "abcd1234efgh5678";

@@ -10,14 +10,15 @@ use crate::cli::{Plan, RegenerateArgs, StoreChoice};
 use crate::error::{Error, RunFlags};
 use crate::kite::KiteError;
 use crate::profile::{ConfigFile, ProfileMeta};
-use crate::prompt::{Answer, ScriptedPrompter};
-use crate::redirect::RecordingBrowser;
 use crate::session::{StoredSession, expiry_after};
 use crate::store::{
     AppCredentials, Entries, PendingSecret, Store, get_json, load_app, load_session,
     set_json_verified,
 };
-use crate::testing::{Harness, OK_QUERY, kite_error, port_from, redirect_url, with_ctx};
+use crate::testkit::{
+    Answer, Harness, OK_QUERY, RecordingBrowser, ScriptedPrompter, kite_error, port_from,
+    redirect_url, with_ctx,
+};
 
 use super::TestMachine;
 use super::regenerate::{RegenerateEnv, Step, run};
@@ -36,7 +37,7 @@ fn test_port() -> u16 {
 
 /// A browser that completes Kite's login whenever a login page is opened.
 fn kite_browser(port: u16) -> RecordingBrowser {
-    crate::testing::kite_browser(port, OK_QUERY)
+    crate::testkit::kite_browser(port, OK_QUERY)
 }
 
 fn entries() -> Entries {

@@ -9,7 +9,7 @@
 //! grows a thread whenever none is idle) and hands complete requests to a queue; `wait`
 //! polls that queue in 100 ms slices. So a client that never finishes its request, a
 //! huge header or a burst of junk connections occupy their own threads and cannot stall
-//! the real callback (tests/listener_redirect.rs proves each case). tiny_http has no
+//! the real callback (tests/it/listener_redirect.rs proves each case). tiny_http has no
 //! header size limit and no read timeout: such a thread lives, and an endless header
 //! line keeps growing in memory, until its client goes away. Only local processes can
 //! connect (loopback), the wait is bounded by its deadline, and the process exits soon

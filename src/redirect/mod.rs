@@ -11,7 +11,7 @@
 //! - [`Listener`]: the loopback HTTP listener that waits for the one callback.
 //! - [`WaitUi`]: what the user sees and presses while we wait ([`TerminalWaitUi`],
 //!   [`NoTtyWaitUi`]).
-//! - [`Browser`]: opening the login page ([`SystemBrowser`], [`RecordingBrowser`]).
+//! - [`Browser`]: opening the login page ([`SystemBrowser`]; tests use the testkit's `RecordingBrowser`).
 
 mod browser;
 mod callback;
@@ -19,9 +19,7 @@ mod listener;
 mod target;
 mod wait;
 
-pub use browser::{
-    Browser, BrowserEnv, BrowserError, BrowserOutcome, RecordingBrowser, SystemBrowser,
-};
+pub use browser::{Browser, BrowserEnv, BrowserError, BrowserOutcome, SystemBrowser};
 pub use callback::{Callback, CallbackError, NONCE_PARAM, new_nonce, parse_callback};
 pub use listener::{ListenError, Listener, WaitError};
 pub use target::{RedirectTarget, RedirectUrlError, validate_redirect_url};

@@ -123,7 +123,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::testkit::MemoryStore;
 
     #[test]
     fn timeout_fires_and_names_backend_and_op() {

@@ -3,7 +3,7 @@
 
 Usage: conformance.py '<banner json>' (the sandbox's --json banner line; it must run with
 --auto-approve). Every check is counted and printed; any failure exits 1, a missing SDK
-exits 2. Run by tests/sdk_conformance.rs.
+exits 2. Run by tests/it/sdk_conformance.rs.
 """
 
 import datetime

@@ -2,9 +2,9 @@
 //! not a signal), and on every exit the terminal is back in canonical, echoing,
 //! signalling mode with the cursor shown and no thread left reading stdin.
 //!
-//! The parent tests re-run this test binary with a marker argument in a PTY; the marker
-//! makes `terminal_ui_child` act as the program under test (without the marker it
-//! returns at once).
+//! The parent tests re-run this test binary, filtered to `terminal_ui_child`, with a marker
+//! argument in a PTY; the marker makes that test act as the program under test (without
+//! the marker it returns at once).
 #![cfg(unix)]
 
 use std::io::{BufRead, Write};
@@ -79,10 +79,15 @@ fn terminal_ui_child() {
 }
 
 fn child() -> (Session, u16, String) {
+    // The child test's name in this binary: `listener_terminal::terminal_ui_child`.
+    let (_, module) = module_path!()
+        .split_once("::")
+        .expect("a module of the test crate");
+    let child_test = format!("{module}::terminal_ui_child");
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
-        "terminal_ui_child",
+        &child_test,
         "--nocapture",
         "--test-threads=1",
         MARKER,

@@ -2,14 +2,6 @@
 //! Service, a sandbox process, private config and data directories, and a `$BROWSER` that
 //! behaves like a person's browser on an auto-approving Kite (it GETs the login URL and
 //! follows the redirect to kite-setup's listener).
-//!
-//! Use from a test file (the other two support files are needed as siblings):
-//! ```ignore
-//! #[path = "support/keyring.rs"] mod keyring_support;
-//! #[path = "support/sandbox.rs"] mod sandbox_support;
-//! #[path = "support/cli.rs"] mod cli_support;
-//! ```
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,10 +11,22 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::keyring_support::KeyringSession;
-use crate::sandbox_support::SandboxProcess;
+use super::keyring::KeyringSession;
+use super::sandbox::SandboxProcess;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kite-setup");
+
+/// The interactive wizard picks the lowest free port from 5123 when it shows the form, and
+/// binds it only at the login: two wizards verifying at once in this process (`init_pty`,
+/// `real_browser`) would pick the same port. The tests whose wizard logs in take turns.
+static LOGIN_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the turn of a wizard that logs in until the guard is dropped.
+pub fn login_port_turn() -> std::sync::MutexGuard<'static, ()> {
+    LOGIN_PORT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A browser for an auto-approving sandbox: fetches the login URL and follows redirects.
 const BROWSER_SCRIPT: &str = r"#!/usr/bin/env python3

@@ -1,6 +1,5 @@
 //! Fakes for flow tests: a scripted Kite that behaves like the real one for one user,
 //! a store provider over `MemoryStore`, and a builder for a `Ctx` wired to fakes.
-#![cfg(test)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -12,7 +11,8 @@ use crate::cli::StoreChoice;
 use crate::commands::{Ctx, StoreProvider};
 use crate::kite::{Kite, KiteError, SessionData, UserProfile};
 use crate::secret::Secret;
-use crate::store::{MemoryStore, Store, StoreError};
+use crate::store::{Store, StoreError};
+use crate::testkit::{FixedClock, MemoryStore, RecordingBrowser};
 
 /// A Kite for one user: every exchange succeeds with a fresh token unless a scripted
 /// failure is queued; records every call (never the secret).
@@ -204,7 +204,22 @@ pub fn with_ctx<T>(
     f: impl FnOnce(&Ctx<'_>) -> T,
 ) -> (T, String, String) {
     let (ui, out, err) = crate::ui::Ui::captured();
-    let clock = crate::clock::FixedClock::at(h.now);
+    let r = with_ctx_on(h, &ui, prompter, browser, interactive, stdin, f);
+    (r, out.text(), err.text())
+}
+
+/// [`with_ctx`] writing to `ui`, for a test that writes its own lines between the
+/// command's (the wizard transcript shows each question and answer).
+pub fn with_ctx_on<T>(
+    h: &Harness,
+    ui: &crate::ui::Ui,
+    prompter: &dyn crate::prompt::Prompter,
+    browser: &dyn crate::redirect::Browser,
+    interactive: bool,
+    stdin: &str,
+    f: impl FnOnce(&Ctx<'_>) -> T,
+) -> T {
+    let clock = FixedClock::at(h.now);
     let stores = MemoryStores(h.store.clone());
     let wait_ui = || -> Box<dyn crate::redirect::WaitUi> {
         Box::new(crate::redirect::NoTtyWaitUi::new(std::io::sink()))
@@ -225,7 +240,7 @@ pub fn with_ctx<T>(
         clock: &clock,
         config: crate::profile::ConfigFile::new(h.config_dir.path().to_path_buf()),
         stores: &stores,
-        ui: &ui,
+        ui,
         wait_ui: &wait_ui,
         sandbox_control: None,
         read_stdin_line: &read_line,
@@ -233,8 +248,7 @@ pub fn with_ctx<T>(
         self_browser: None,
         self_play: std::cell::Cell::new(false),
     };
-    let r = f(&ctx);
-    (r, out.text(), err.text())
+    f(&ctx)
 }
 
 /// Kite's success redirect query (the nonce is added from the login URL).
@@ -259,9 +273,9 @@ pub fn redirect_url(port: u16) -> String {
 
 /// A browser that completes Kite's login with `query` whenever a login page is opened
 /// (and records other pages, such as the console, without doing anything there).
-pub fn kite_browser(port: u16, query: &'static str) -> crate::redirect::RecordingBrowser {
+pub fn kite_browser(port: u16, query: &'static str) -> RecordingBrowser {
     let to = redirect_url(port);
-    crate::redirect::RecordingBrowser::acting(move |url| {
+    RecordingBrowser::acting(move |url| {
         if url.path().ends_with("/connect/login") {
             follow_redirect(url, &to, query);
         }

@@ -9,19 +9,12 @@
 //! network. The timeout is cut to 2 s with `KITE_SETUP_KEYRING_TIMEOUT_SECS`; one case
 //! runs with the default 10 s.
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cli_support::{BIN, Run, check_failure, run_command};
-use keyring_support::KeyringSession;
+use crate::support::cli::{BIN, Run, check_failure, run_command};
+use crate::support::keyring::KeyringSession;
 
 const TIMEOUT_SECS: u64 = 2;
 /// Start-up, the D-Bus handshake and process exit on a loaded 2-core machine.

@@ -1,10 +1,8 @@
 //! Spawns the real `kite-setup sandbox` binary on a free loopback port and reads its
-//! one-line JSON banner. Reuse it from any integration test with
-//! `#[path = "support/sandbox.rs"] mod sandbox_support;`. The child dies with the value.
-#![allow(dead_code)] // each test crate uses a different part of it
+//! one-line JSON banner. The child dies with the value.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -43,8 +41,6 @@ pub struct SandboxProcess {
     pub banner_line: String,
     /// How long the banner took to arrive.
     pub startup: Duration,
-    /// The state file the child uses.
-    pub state_path: PathBuf,
     child: Child,
     log: Arc<Mutex<String>>,
     _dir: Option<tempfile::TempDir>,
@@ -138,7 +134,6 @@ impl SandboxProcess {
             banner_line: line.trim().to_string(),
             banner,
             startup,
-            state_path,
             child,
             log,
             _dir: dir,

@@ -8,19 +8,13 @@
 //!   persisted step; the keyring always holds the old or the new secret, `status` reports
 //!   the interrupted rotation and `--resume` completes to a working login.
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
+use crate::support::cli;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use cli_support::{World, run_command};
+use crate::support::cli::{World, run_command};
 
 const APP_ENTRY: &str = "sandbox/default/app";
 const PENDING_ENTRY: &str = "sandbox/default/pending";
@@ -248,7 +242,7 @@ fn a_crash_after_any_step_loses_no_credential_and_resume_completes() {
 
 #[test]
 fn regenerate_help_says_it_fixes_a_lost_secret() {
-    let mut cmd = Command::new(cli_support::BIN);
+    let mut cmd = Command::new(cli::BIN);
     cmd.env_clear().args(["regenerate", "--help"]);
     let help = run_command(cmd, "").expect(0).stdout;
     assert!(help.contains("lost secret"), "{help}");

@@ -1,14 +1,8 @@
 //! `kite-setup init` as a script runs it (`--no-input`, secret on stdin) against a sandbox
 //! process and a real headless Secret Service; then `secret-tool` shows what landed.
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
-use cli_support::World;
+use crate::support::cli;
+use crate::support::cli::World;
 
 #[test]
 fn non_interactive_init_stores_verified_credentials_in_the_real_keyring() {
@@ -75,9 +69,9 @@ fn non_interactive_init_stores_verified_credentials_in_the_real_keyring() {
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use cli_support::{App, Run, redirect_url, run_command};
-use keyring_support::KeyringSession;
-use sandbox_support::SandboxProcess;
+use crate::support::cli::{App, Run, redirect_url, run_command};
+use crate::support::keyring::KeyringSession;
+use crate::support::sandbox::SandboxProcess;
 
 /// A `$BROWSER` that never follows the link: no login ever happens.
 const IDLE_BROWSER: &str = "#!/bin/sh\nexit 0\n";
@@ -326,7 +320,7 @@ fn lapsed_subscription_names_the_plan_and_stores_nothing() {
 fn wrong_redirect_url_registered_means_no_redirect_arrives() {
     let w = World::new();
     let app = w.create_app(); // registered with port A
-    let ours = redirect_url(cli_support::free_port()); // we listen on port B
+    let ours = redirect_url(cli::free_port()); // we listen on port B
     let run = unchanged(&w, || {
         init(&w, &app.api_key, &ours, "2", &app.api_secret, &[])
     });
@@ -350,7 +344,7 @@ fn wrong_redirect_url_registered_means_no_redirect_arrives() {
 #[test]
 fn user_not_enabled_for_the_app_is_named_in_the_diagnosis() {
     let w = World::with(KeyringSession::start(), SandboxProcess::with_login_form());
-    let app = other_account_app(&w, &redirect_url(cli_support::free_port()));
+    let app = other_account_app(&w, &redirect_url(cli::free_port()));
     let report = w.keyring.path().join("browser-saw.txt");
     w.set_browser(&form_browser(
         &w.sandbox.client_id,
@@ -386,7 +380,7 @@ fn user_not_enabled_for_the_app_is_named_in_the_diagnosis() {
 #[test]
 fn user_id_mismatch_is_caught_and_nothing_is_stored() {
     let w = World::new();
-    let app = other_account_app(&w, &redirect_url(cli_support::free_port()));
+    let app = other_account_app(&w, &redirect_url(cli::free_port()));
     let run = unchanged(&w, || {
         init(
             &w,

@@ -13,15 +13,6 @@
 //! If Chromium cannot start, the test fails with chromedriver's log: it never skips.
 #![cfg(unix)]
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-#[path = "support/webdriver.rs"]
-mod webdriver_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,10 +23,10 @@ use expectrl::process::unix::WaitStatus;
 use expectrl::session::OsSession as Session;
 use expectrl::{Captures, Eof, Expect, Needle, Regex};
 
-use cli_support::World;
-use keyring_support::KeyringSession;
-use sandbox_support::SandboxProcess;
-use webdriver_support::WebDriver;
+use crate::support::cli::{self, World};
+use crate::support::keyring::KeyringSession;
+use crate::support::sandbox::SandboxProcess;
+use crate::support::webdriver::WebDriver;
 
 /// How long any one wizard step or browser hand-off may take.
 const STEP: Duration = Duration::from_secs(20);
@@ -164,6 +155,8 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
         let _ = std::fs::remove_file(old);
     }
 
+    // The wizard picks its redirect port from 5123 like the terminal wizard tests' do.
+    let _turn = cli::login_port_turn();
     // The wizard in a terminal. expectrl's PTY starts with echo off; a person's terminal
     // echoes, and only then does "echo went off" prove the hidden prompt is reading.
     let inner = w.command(&["init", "--timeout", "60"]);

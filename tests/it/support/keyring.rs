@@ -6,7 +6,6 @@
 //! Pass `envs()` to child processes (the library reads the bus address from the
 //! environment, which a test cannot change in-process). Needs the apt packages
 //! `dbus gnome-keyring libsecret-tools` (and `keyutils` for the kernel keyring tests).
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -157,6 +156,7 @@ impl KeyringSession {
     /// A stale bus: the socket file is there but nobody listens (connection refused), as
     /// after a crashed session bus.
     #[cfg(unix)]
+    #[allow(dead_code)] // tests/keyring_store.rs uses it, tests/it does not
     pub fn dead_dbus() -> Self {
         let s = Self::no_dbus();
         let socket = s.dir.path().join("run").join("no-bus-here");

@@ -5,19 +5,12 @@
 //! finishes, 50 connections at once. None is accepted, none stalls: the real callback
 //! that follows completes the login (exit 0) at once.
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cli_support::{Streaming, World, nonce_of};
+use crate::support::cli::{Streaming, World, nonce_of};
 use serde_json::json;
 
 const PATH: &str = "/kite-setup/callback";

@@ -8,9 +8,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use kite_setup::redirect::{
-    Browser, Callback, ListenError, Listener, RecordingBrowser, RedirectTarget, WaitControl,
-    WaitError, WaitUi, new_nonce, validate_redirect_url,
+    Browser, Callback, ListenError, Listener, RedirectTarget, WaitControl, WaitError, WaitUi,
+    new_nonce, validate_redirect_url,
 };
+use kite_setup::testkit::RecordingBrowser;
 
 const TOKEN: &str = "Rq7TokenAbcdefghijklmnop0123456";
 const PATH: &str = "/kite-setup/callback";

@@ -10,14 +10,9 @@
 //! One world per command group, the groups in parallel threads; the faults are
 //! count-limited and each case checks that its fault was used up.
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
-use cli_support::{App, Run, StoredState, World, check_failure, payload_str, payload_value};
+use crate::support::cli::{
+    App, Run, StoredState, World, check_failure, payload_str, payload_value,
+};
 use serde_json::{Value, json};
 
 /// The whole-call HTTP timeout the binary runs with here (`KITE_SETUP_HTTP_TIMEOUT_SECS`),

@@ -2,12 +2,9 @@
 //! binary and runs tests/sdk/conformance.py with its banner. A missing SDK or python3 is
 //! a failure with a clear message, never a skip: CI installs both.
 
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
 use std::process::Command;
 
-use sandbox_support::SandboxProcess;
+use crate::support::sandbox::SandboxProcess;
 
 #[test]
 fn official_python_sdk_conforms() {

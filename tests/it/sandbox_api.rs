@@ -2,17 +2,14 @@
 //! signed calls through the library's `HttpKite`, every rule the product page fixes, the
 //! login form and authorisation page, the console, the control API and faults.
 
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::support::sandbox::{BANNER_KEYS, SandboxProcess};
 use kite_setup::kite::client::HttpKite;
 use kite_setup::kite::{Endpoints, ErrorType, Kite, KiteError, SessionData};
 use kite_setup::secret::Secret;
 use reqwest::blocking::{Client, Response};
-use sandbox_support::{BANNER_KEYS, SandboxProcess};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -223,7 +220,7 @@ fn login_exchange_profile_margins_invalidate() {
     assert_eq!(r.headers()["content-type"], "application/json");
     let body: Value = r.json().unwrap();
     let fixture: Value =
-        serde_json::from_str(include_str!("fixtures/kite-mocks/generate_session.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/kite-mocks/generate_session.json")).unwrap();
     let mut want: Vec<&String> = fixture["data"].as_object().unwrap().keys().collect();
     let mut got: Vec<&String> = body["data"].as_object().unwrap().keys().collect();
     want.sort();

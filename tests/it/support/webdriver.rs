@@ -6,9 +6,8 @@
 //! Needs the Debian packages `chromium chromium-driver`. Chromium runs with the flags this
 //! machine needs (no sandbox as root, no GPU, no network but loopback) and a fresh,
 //! empty profile directory.
-#![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -282,11 +281,6 @@ impl WebDriver {
         }
         std::fs::write(path, &png).expect("write screenshot");
         png.len()
-    }
-
-    /// The profile directory Chromium runs with (fresh and empty at start).
-    pub fn profile_dir(&self) -> PathBuf {
-        self.dir.path().join("profile")
     }
 }
 

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::SignedDuration;
-use kite_setup::clock::FixedClock;
 use kite_setup::kite::client::HttpKite;
 use kite_setup::kite::{Endpoints, Kite, KiteError};
 use kite_setup::sandbox::{SandboxOptions, start};
 use kite_setup::secret::Secret;
 use kite_setup::session::{format_ist, parse_login_time};
+use kite_setup::testkit::FixedClock;
 
 #[test]
 fn in_process_sandbox_follows_the_injected_clock_and_shuts_down() {

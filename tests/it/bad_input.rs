@@ -5,18 +5,12 @@
 //! `error:` line with the expected words, a `hint:`, no panic, no echoed secret, and the
 //! stored state (keyring entries of both profiles, every file) as it was.
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
+use crate::support::cli;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cli_support::{Run, Streaming, World, check_failure, nonce_of, run_command};
+use crate::support::cli::{Run, Streaming, World, check_failure, nonce_of, run_command};
 
 /// A profile name for `init` cases: it must still not exist afterwards.
 const NEW: &str = "fresh";
@@ -75,7 +69,7 @@ impl Tally {
 type Make = Box<dyn Fn(&str, &str) -> String>;
 
 #[derive(PartialEq, Eq)]
-struct State(cli_support::StoredState, cli_support::StoredState);
+struct State(cli::StoredState, cli::StoredState);
 
 impl State {
     fn of(w: &World) -> Self {
@@ -135,7 +129,7 @@ fn bad_input_corpus() {
     let app = w.set_up();
     let mut t = Tally::default();
     let secret = app.api_secret.clone();
-    let good_redirect = cli_support::redirect_url(cli_support::free_port());
+    let good_redirect = cli::redirect_url(cli::free_port());
     let cid = w.sandbox.client_id.clone();
     let key = app.api_key.clone();
 

@@ -4,17 +4,10 @@
 //! Each test builds its own world (keyring, sandbox, config dirs, free ports), so they run
 //! in parallel with each other and with other test binaries.
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use cli_support::{BIN, Run, World, run_command};
+use crate::support::cli::{BIN, Run, World, run_command};
 use jiff::Timestamp;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;

@@ -10,32 +10,15 @@
 //! terminal a person has (echo on), so "echo off" really means "the secret prompt is
 //! reading" and "echo restored" after Ctrl-C is meaningful.
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
+use crate::support::{keyring, sandbox};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cli_support::World;
+use crate::support::cli::{World, login_port_turn};
 use expectrl::process::unix::WaitStatus;
 use expectrl::{Eof, Expect, Regex, Session};
 
 type Pty = expectrl::session::OsSession;
-
-/// The wizard picks the lowest free port from 5123 when it shows the form, and binds it
-/// only at the login: two wizards verifying at once in this process would pick the same
-/// port. The tests that log in take turns (the others never bind a port).
-static LOGIN_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn login_port_turn() -> std::sync::MutexGuard<'static, ()> {
-    LOGIN_PORT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// The wizard in a terminal: the world's command, run by `sh` after `stty echo`.
 fn spawn_wizard(w: &World, args: &[&str]) -> Pty {
@@ -405,8 +388,8 @@ fn a_wrong_secret_is_diagnosed_and_only_the_secret_is_asked_again() {
 #[test]
 fn no_keyring_fails_before_the_first_question() {
     let w = World::with(
-        keyring_support::KeyringSession::no_dbus(),
-        sandbox_support::SandboxProcess::auto_approve(),
+        keyring::KeyringSession::no_dbus(),
+        sandbox::SandboxProcess::auto_approve(),
     );
     let mut s = Screen::new(in_terminal(&w.live_command(&["init"])));
     s.expect("error: ");

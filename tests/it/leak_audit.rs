@@ -8,21 +8,14 @@
 //! on stderr, but never lands in a file or the sandbox log.
 #![cfg(target_os = "linux")]
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/keyring.rs"]
-mod keyring_support;
-#[path = "support/sandbox.rs"]
-mod sandbox_support;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use cli_support::{App, World};
-use keyring_support::KeyringSession;
-use sandbox_support::SandboxProcess;
+use crate::support::cli::{App, World};
+use crate::support::keyring::KeyringSession;
+use crate::support::sandbox::SandboxProcess;
 
 /// Where a canary may legitimately appear in one scenario.
 #[derive(Clone, Copy, Default)]

@@ -1,0 +1,28 @@
+//! The integration tests, one binary: each module was once its own test binary, and each
+//! one linked the whole crate again. Helpers are in `support`. Run one suite with a
+//! filter, e.g. `cargo test --test it -- leak_audit::`.
+//!
+//! `tests/keyring_store.rs` stays a binary of its own (`harness = false`): it re-executes
+//! itself once per scenario with the environment of a private Secret Service.
+
+mod support;
+
+mod bad_input;
+mod daily_cli;
+mod env_quoting;
+mod fault_matrix;
+mod help_snapshots;
+mod hostile_callbacks;
+mod init_cli;
+mod init_pty;
+mod init_transcript;
+mod keyring_failures;
+mod leak_audit;
+mod listener_redirect;
+mod listener_terminal;
+mod prop_parsers;
+mod real_browser;
+mod regenerate_cli;
+mod sandbox_api;
+mod sandbox_inprocess;
+mod sdk_conformance;
