@@ -182,11 +182,12 @@ fn run_command(ctx: &Ctx<'_>, command: &Command) -> Result<u8, Error> {
             commands::exec::run(ctx, a, std::env::vars_os().map(|(k, _)| k).collect())
         }
         Command::Status(a) => commands::status::run(ctx, a),
-        Command::Doctor => {
+        Command::Doctor(a) => {
             let env = commands::doctor::DoctorEnv {
                 cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
                 home: dirs::home_dir(),
                 histfile: env_path("HISTFILE"),
+                scan: a.scan.clone(),
                 is_port_free: &is_port_free,
             };
             commands::doctor::run(ctx, &env)

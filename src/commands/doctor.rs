@@ -17,6 +17,8 @@ pub struct DoctorEnv<'a> {
     pub cwd: PathBuf,
     pub home: Option<PathBuf>,
     pub histfile: Option<PathBuf>,
+    /// More paths for the leak scan (`--scan`).
+    pub scan: Vec<PathBuf>,
     pub is_port_free: &'a dyn Fn(u16) -> bool,
 }
 
@@ -195,7 +197,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 &env.cwd,
                 env.home.as_deref().unwrap_or(&env.cwd),
                 env.histfile.as_deref(),
-                &[],
+                &env.scan,
             );
             let report = scan(&plan, &needles);
             if report.findings.is_empty() {
@@ -209,13 +211,17 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 let places: Vec<String> = report
                     .findings
                     .iter()
-                    .map(|f| format!("{}:{} ({})", f.path.display(), f.line, f.kind))
+                    .map(|f| format!("{} ({})", f.place(), f.kind))
                     .collect();
                 probes.push(probe(
                     "plaintext copies",
                     Verdict::Fail,
                     format!("found at {}", places.join(", ")),
-                    Some(format!("delete those copies; if one was ever shared or committed, run `kite-setup{} regenerate`", ctx.flags_prefix())),
+                    Some(if report.in_history() {
+                        format!("run `kite-setup{} regenerate` (a copy in git history outlives any file fix; a pushed one is public), then delete the copies", ctx.flags_prefix())
+                    } else {
+                        format!("delete those copies; if one was ever shared or committed, run `kite-setup{} regenerate`", ctx.flags_prefix())
+                    }),
                 ));
             }
         }
