@@ -179,7 +179,7 @@ fn search_history(
             if kind == "blob" {
                 blobs += 1;
                 hits.clear();
-                matcher.search_stream(&mut body, &mut buf, &mut hits)?;
+                matcher.search_stream(&mut body, Some(size), &mut buf, &mut hits)?;
                 if !hits.is_empty() {
                     let mut kinds: Vec<&'static str> = hits.iter().map(|h| h.1).collect();
                     kinds.sort_unstable();

@@ -57,17 +57,20 @@ impl Matcher {
     /// Searches a whole stream, `buf` reused between files. Binary streams (a NUL in the
     /// first 8 KiB) report byte offsets, text streams line numbers; returns whether it was
     /// binary. A read error ends the search with the hits found so far kept in `hits`.
+    /// `size`, when known, saves the read that would only confirm the end (one system
+    /// call per file, most files being one chunk).
     pub(super) fn search_stream(
         &self,
         mut reader: impl Read,
+        size: Option<u64>,
         buf: &mut Vec<u8>,
         hits: &mut Vec<Hit>,
     ) -> io::Result<bool> {
         let overlap = self.longest - 1;
         // Scratch space: resized once per thread, never zeroed again.
-        let size = CHUNK_BYTES.max(overlap * 2);
-        if buf.len() != size {
-            buf.resize(size, 0);
+        let cap = CHUNK_BYTES.max(overlap * 2);
+        if buf.len() != cap {
+            buf.resize(cap, 0);
         }
         // `kept` bytes at the front of `buf` are the tail of the previous chunk.
         let mut kept = 0usize;
@@ -76,7 +79,12 @@ impl Matcher {
         let mut lines_before: usize = 0;
         let mut binary = None;
         loop {
-            let n = read_full(&mut reader, &mut buf[kept..])?;
+            let want = size.map_or(usize::MAX, |s| {
+                usize::try_from(s.saturating_sub(base).saturating_sub(kept as u64))
+                    .unwrap_or(usize::MAX)
+            });
+            let room = buf.len() - kept;
+            let n = read_full(&mut reader, &mut buf[kept..kept + want.min(room)])?;
             let len = kept + n;
             let data = &buf[..len];
             let is_binary = *binary.get_or_insert_with(|| {
@@ -100,7 +108,7 @@ impl Matcher {
                     hits.push((at.clone(), kind));
                 }
             }
-            if n == 0 || len < buf.len() {
+            if n == 0 || len < buf.len() || want <= room {
                 return Ok(is_binary);
             }
             // Keep the last `overlap` bytes so a value across the boundary is found.

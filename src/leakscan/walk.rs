@@ -191,10 +191,12 @@ impl Shared<'_> {
         }
         s.hits.clear();
         // A file growing while it is read is cut at the limit.
-        match self
-            .matcher
-            .search_stream(file.take(limit), &mut s.buf, &mut s.hits)
-        {
+        match self.matcher.search_stream(
+            file.take(limit),
+            Some(meta.len()),
+            &mut s.buf,
+            &mut s.hits,
+        ) {
             Ok(binary) => {
                 self.files.fetch_add(1, Ordering::Relaxed);
                 if binary {
