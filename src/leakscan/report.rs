@@ -43,10 +43,11 @@ impl ScanReport {
         if !self.in_history() {
             return Vec::new();
         }
+        // The command is not named here: the caller knows this run's --profile/--sandbox.
         let mut lines = vec![
-            "Copies in git history stay there after the files are fixed. Rotating the secret"
+            "Copies in git history stay there after the files are fixed: rotating the secret is"
                 .to_string(),
-            "(`kite-setup regenerate`) is the fix that always works.".to_string(),
+            "the fix that always works.".to_string(),
         ];
         if self.pushed() {
             lines.push(
