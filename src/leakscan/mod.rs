@@ -46,9 +46,10 @@ mod tests;
 pub use git::{GitCli, GitRunner};
 pub use plan::{default_plan, find_git_work_tree, history_files};
 
-/// Default limit on the size of one file: 1 GiB. Files are streamed in chunks, so this
-/// only keeps one huge data file from eating the whole time budget.
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default limit on the size of one file: 64 MiB, far above any history database, notebook
+/// or dotenv file. Larger files (build artefacts, data sets) are listed by path rather than
+/// read, so a project's `target/` or `data/` does not eat the time budget.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Default time budget of one scan (files and history together).
 pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(60);
 /// Needles shorter than this many characters are ignored (too many chance matches).

@@ -284,7 +284,7 @@ fn default_plan_covers_tree_histories_and_extras() {
             .findings
             .contains(&finding("config.py", 3, "api_secret"))
     );
-    // The default limit is 1 GiB: big.log is small enough now.
+    // The default limit is 64 MiB: big.log is small enough now.
     assert!(report.skipped_large.is_empty());
     assert!(
         report
