@@ -174,4 +174,23 @@ fn doctor_finds_copies_in_files_binaries_sqlite_checkpoints_and_git_history() {
         "{detail}"
     );
     assert!(!json.stdout.contains(&secret) && !json.stdout.contains(&token));
+
+    // A clean repository: the probe passes and says the history was searched too.
+    let clean = base.join("clean");
+    let clean_home = base.join("clean-home");
+    std::fs::create_dir_all(&clean_home).expect("mkdir");
+    std::fs::create_dir_all(&clean).expect("mkdir");
+    git(&clean, &["init", "-q"]);
+    commit(&clean, "bot.py", "import os\n", "one");
+    commit(&clean, "bot.py", "import os, sys\n", "two");
+    let mut cmd = w.command(&["doctor"]);
+    cmd.current_dir(&clean).env("HOME", &clean_home);
+    let ok = run_command(cmd, "").expect(0);
+    assert!(
+        ok.stderr.contains(
+            "[ok  ] plaintext copies none found (1 files and 2 file versions in git history checked)"
+        ),
+        "{}",
+        ok.stderr
+    );
 }

@@ -204,7 +204,13 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 probes.push(probe(
                     "plaintext copies",
                     Verdict::Pass,
-                    format!("none found ({} files checked)", report.files_scanned),
+                    match report.history_blobs {
+                        0 => format!("none found ({} files checked)", report.files_scanned),
+                        n => format!(
+                            "none found ({} files and {n} file versions in git history checked)",
+                            report.files_scanned
+                        ),
+                    },
                     None,
                 ));
             } else {
