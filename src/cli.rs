@@ -117,7 +117,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Check the keyring, the clock, the redirect port, Kite's hosts, file permissions and
     /// plaintext copies of credentials in this directory.
-    Doctor,
+    Doctor(DoctorArgs),
     /// The leak playbook: a new api_secret, verified, swapped in without ever losing the old
     /// one, the old token revoked, and a scan for copies of the old secret. Also the fix for
     /// a lost secret (the console shows a secret only once).
@@ -227,6 +227,13 @@ pub struct StatusArgs {
     /// Also ask Kite whether the token is still accepted (GET /user/profile).
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DoctorArgs {
+    /// More paths to scan for copies of the current secret and token.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub scan: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

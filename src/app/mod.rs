@@ -134,7 +134,7 @@ fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<
         Command::Env(a) => commands::env::run(ctx, a, &|p| machine.in_git_worktree_unignored(p)),
         Command::Exec(a) => commands::exec::run(ctx, a, settings.var_names.clone()),
         Command::Status(a) => commands::status::run(ctx, a),
-        Command::Doctor => commands::doctor::run(ctx, &machine),
+        Command::Doctor(a) => commands::doctor::run(ctx, a, &machine),
         Command::Regenerate(a) => {
             let env = commands::regenerate::RegenerateEnv {
                 machine: &machine,

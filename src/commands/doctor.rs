@@ -1,7 +1,7 @@
 //! `kite-setup doctor`: each probe with a verdict and, when something is wrong, the fix.
 //! Exits 1 when any probe fails. Network probes are bounded by the client's timeouts.
 
-use crate::cli::StoreChoice;
+use crate::cli::{DoctorArgs, StoreChoice};
 use crate::error::{Error, Fix};
 use crate::leakscan::{Needle, default_plan, scan};
 use crate::profile::ProfileMeta;
@@ -39,7 +39,7 @@ fn probe(
     }
 }
 
-pub fn run(ctx: &Ctx<'_>, machine: &dyn Machine) -> Result<u8, Error> {
+pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8, Error> {
     let mut probes = Vec::new();
 
     // Config file.
@@ -205,34 +205,40 @@ pub fn run(ctx: &Ctx<'_>, machine: &dyn Machine) -> Result<u8, Error> {
                 machine.cwd(),
                 machine.home().unwrap_or(machine.cwd()),
                 machine.histfile(),
-                &[],
+                &args.scan,
             );
             let report = scan(&plan, &needles);
             if report.findings.is_empty() {
                 probes.push(probe(
                     "plaintext copies",
                     Verdict::Pass,
-                    format!("none found ({} files checked)", report.files_scanned),
+                    match report.history_blobs {
+                        0 => format!("none found ({} files checked)", report.files_scanned),
+                        n => format!(
+                            "none found ({} files and {n} file versions in git history checked)",
+                            report.files_scanned
+                        ),
+                    },
                     None,
                 ));
             } else {
                 let places: Vec<String> = report
                     .findings
                     .iter()
-                    .map(|f| format!("{}:{} ({})", f.path.display(), f.line, f.kind))
+                    .map(|f| format!("{} ({})", f.place(), f.kind))
                     .collect();
                 probes.push(probe(
                     "plaintext copies",
                     Verdict::Fail,
                     format!("found at {}", places.join(", ")),
-                    Some(
-                        ctx.render(
-                            &Fix::text(
-                                "delete those copies; if one was ever shared or committed, run ",
-                            )
-                            .and_run("regenerate"),
-                        ),
-                    ),
+                    Some(ctx.render(&if report.in_history() {
+                        Fix::text("run ").and_run("regenerate").and(
+                            " (a copy in git history outlives any file fix; a pushed one is public), then delete the copies",
+                        )
+                    } else {
+                        Fix::text("delete those copies; if one was ever shared or committed, run ")
+                            .and_run("regenerate")
+                    })),
                 ));
             }
         }

@@ -1054,7 +1054,7 @@ fn doctor_renders_its_fixes_with_this_runs_flags() {
             sandbox_url: Some("http://127.0.0.1:6000".into()),
             ..ctx.clone()
         };
-        super::doctor::run(&ctx, &machine)
+        super::doctor::run(&ctx, &crate::cli::DoctorArgs::default(), &machine)
     });
     assert_eq!(r.unwrap(), 1, "a busy port is a failed probe: {err}");
     let flags = "kite-setup --sandbox-url http://127.0.0.1:6000";

@@ -18,6 +18,7 @@ mod init_pty;
 mod init_transcript;
 mod keyring_failures;
 mod leak_audit;
+mod leakscan_cli;
 mod listener_redirect;
 mod listener_terminal;
 mod prop_parsers;

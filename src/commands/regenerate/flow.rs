@@ -264,10 +264,11 @@ pub(super) fn leak_scan(
         &args.scan,
     );
     ctx.ui
-        .say("Searching this directory (the whole git work tree when in one: tracked, untracked");
+        .say("Searching this directory (the whole git work tree when in one: every file and the");
     ctx.ui.say(
-        "and ignored files), shell history files and any --scan paths. Places only, never values…",
+        "git history), shell, Python, IPython and Jupyter histories and any --scan paths. Places",
     );
+    ctx.ui.say("only, never values…");
     let report = scan(&plan, &needles);
     let lines = report.summary_lines();
     for (i, line) in lines.iter().enumerate() {
