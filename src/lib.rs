@@ -18,6 +18,7 @@ pub mod kite;
 pub mod leakscan;
 pub mod profile;
 pub mod prompt;
+pub mod random;
 pub mod redirect;
 pub mod sandbox;
 pub mod sandbox_client;

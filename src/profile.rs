@@ -194,7 +194,7 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConfigError
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix).map_err(|e| ConfigError::Io {
+    crate::random::fill(&mut suffix).map_err(|e| ConfigError::Io {
         op: "get randomness for".into(),
         path: path.display().to_string(),
         detail: e.to_string(),

@@ -212,6 +212,8 @@ fn with_context<T>(
         endpoints,
         browser: &browser,
         clock: &clock,
+        monotonic: &crate::clock::SystemMonotonic,
+        redirect: &crate::redirect::LoopbackRedirect,
         config,
         stores: &stores,
         ui: &ui,

@@ -11,17 +11,21 @@ use crate::kite::KiteError;
 use crate::store::{AppCredentials, Entries, Store, StoreError, get_json, set_json_verified};
 use crate::testkit::{
     Answer, Harness, OK_QUERY, RecordingBrowser, ScriptedPrompter, kite_browser, kite_error,
-    port_from, redirect_url, with_ctx,
+    redirect_url, with_ctx,
 };
 
 const KEY: &str = "abcd1234efgh5678";
 const SECRET: &str = "s3cr3tS3CR3Ts3cr3tS3CR3Ts3cr3t12";
 const SECRET2: &str = "n3wn3wN3WN3Wn3wn3wN3WN3Wn3wn3w99";
 
-/// A free port in the range init searches (5123-5322), apart from other test modules'.
+/// A port in the range init searches (5123-5322), a new one per call so that no two
+/// logins of a test share a redirect URL. Nothing binds it: logins go through the
+/// harness's fake redirect.
 fn test_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(5200);
-    port_from(&NEXT, 5320)
+    let p = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    assert!(p < 5320, "ran out of test ports");
+    p
 }
 
 fn init_args() -> InitArgs {
@@ -66,7 +70,7 @@ fn init_wizard_happy_path_stores_verified_credentials() {
     let h = Harness::new("AB1234");
     let port = test_port();
     let p = ScriptedPrompter::new(wizard_script(vec![]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, out, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -126,7 +130,7 @@ fn init_checksum_failure_lets_the_user_fix_only_the_secret() {
         ),
         ("api_secret", Answer::Text(SECRET2.into())),
     ]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -155,7 +159,7 @@ fn init_wrong_key_or_lapsed_plan_offers_the_key() {
         ("what do you want to do", Answer::Choose("api_key".into())),
         ("api_key", Answer::Text(other_key.into())),
     ]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -177,7 +181,7 @@ fn init_expired_request_token_retries_the_login() {
         "what do you want to do",
         Answer::Choose("Try the login again".into()),
     )]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -203,7 +207,7 @@ fn init_fails_and_stores_nothing(
         "what do you want to do",
         Answer::Choose("Quit".into()),
     )]));
-    let b = kite_browser(port, browser_query);
+    let b = kite_browser(h, port, browser_query);
     let args = InitArgs {
         timeout,
         ..InitArgs::default()
@@ -283,7 +287,7 @@ fn init_wrong_registered_redirect_url_can_be_corrected() {
         ),
         ("redirect url", Answer::Text(registered_url.clone())),
     ]));
-    let b = kite_browser(registered, OK_QUERY);
+    let b = kite_browser(&h, registered, OK_QUERY);
     let args = InitArgs {
         timeout: 1,
         ..InitArgs::default()
@@ -365,7 +369,7 @@ fn init_rejects_bad_input_and_asks_again() {
         ),
         ("api_secret", Answer::Text(SECRET.into())),
     ]);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, _) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -390,7 +394,7 @@ fn init_existing_profile_is_not_overwritten_without_asking() {
     let port = test_port();
     {
         let p = ScriptedPrompter::new(wizard_script(vec![]));
-        let b = kite_browser(port, OK_QUERY);
+        let b = kite_browser(&h, port, OK_QUERY);
         let (r, _, _) = with_ctx(&h, &p, &b, true, "", |ctx| {
             super::init::run(ctx, &init_args(), &|x| x == port)
         });
@@ -430,7 +434,7 @@ fn init_keyring_failing_mid_write_restores_the_previous_entries() {
         }
     }));
     let p = ScriptedPrompter::new(script);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, _) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -598,7 +602,7 @@ fn init_non_interactive_skip_verify_says_so_and_marks_the_profile() {
 /// A profile set up with today's token, for the daily commands.
 fn set_up(h: &Harness, port: u16) {
     let p = ScriptedPrompter::new(wizard_script(vec![]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(h, port, OK_QUERY);
     let (r, _, _) = with_ctx(h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -612,7 +616,7 @@ fn login_skips_when_the_token_is_valid_and_forces_a_new_one() {
     set_up(&h, port);
     let calls_before = h.kite.calls().len();
     let p = ScriptedPrompter::new(vec![]);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
         super::login::run(
             ctx,
@@ -707,7 +711,7 @@ fn login_whose_profile_check_fails_revokes_the_unstored_token() {
         .unwrap()
         .push_back(kite_error(503, "NetworkException", "Service unavailable."));
     let p = ScriptedPrompter::new(vec![]);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| {
         super::login::run(
             ctx,
@@ -739,7 +743,7 @@ fn login_rejected_by_kite_exits_4_and_keeps_the_old_session() {
         "Incorrect `api_key` or `access_token`.",
     ));
     let p = ScriptedPrompter::new(vec![]);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| {
         super::login::run(
             ctx,

@@ -2,13 +2,13 @@
 //! registered redirect URL, open the login page with a nonce, catch the redirect (or take
 //! a pasted URL), exchange the request token, check who logged in, prove the token works.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::kite::{KiteError, UserProfile};
 use crate::redirect::{
-    BrowserError, BrowserOutcome, CallbackError, ListenError, Listener, RedirectUrlError,
-    WaitError, new_nonce, parse_callback, validate_redirect_url,
+    BrowserError, BrowserOutcome, CallbackError, ListenError, RedirectUrlError, WaitError,
+    new_nonce, parse_callback, validate_redirect_url,
 };
 use crate::session::{StoredSession, expiry_after, parse_login_time};
 use crate::store::AppCredentials;
@@ -93,18 +93,21 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
         show_url(ctx, &login_url, p.no_browser);
         paste(ctx, &target, &nonce)?
     } else {
-        let listener = Listener::bind(&target, nonce.clone()).map_err(LoginFailure::Listen)?;
+        let pending = ctx
+            .redirect
+            .bind(&target, &nonce)
+            .map_err(LoginFailure::Listen)?;
         show_url(ctx, &login_url, p.no_browser);
-        let started = Instant::now();
+        let started = ctx.monotonic.now();
         let mut wait_ui = (ctx.wait_ui)();
-        let waited = listener.wait(started + p.timeout, wait_ui.as_mut());
+        let waited = pending.wait(started + p.timeout, wait_ui.as_mut());
         drop(wait_ui);
         match waited {
             Ok(cb) => cb.request_token,
             Err(WaitError::PasteRequested) => paste(ctx, &target, &nonce)?,
             Err(WaitError::Timeout { .. }) => {
                 return Err(LoginFailure::NoCallback {
-                    waited: started.elapsed(),
+                    waited: ctx.monotonic.now().saturating_duration_since(started),
                 });
             }
             Err(WaitError::Cancelled) => return Err(LoginFailure::Cancelled),

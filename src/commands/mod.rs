@@ -22,12 +22,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::cli::StoreChoice;
-use crate::clock::Clock;
+use crate::clock::{Clock, Monotonic};
 use crate::error::{Error, Fix, RunFlags};
 use crate::kite::{Endpoints, Kite};
 use crate::profile::{ConfigFile, ProfileMeta};
 use crate::prompt::Prompter;
-use crate::redirect::{Browser, WaitUi};
+use crate::redirect::{Browser, RedirectPort, WaitUi};
 use crate::store::{AppCredentials, Entries, Store, StoreError};
 use crate::ui::Ui;
 
@@ -112,6 +112,10 @@ pub struct Ctx<'a> {
     pub endpoints: Endpoints,
     pub browser: &'a dyn Browser,
     pub clock: &'a dyn Clock,
+    /// Deadlines and how long a wait lasted.
+    pub monotonic: &'a dyn Monotonic,
+    /// Where logins catch Kite's redirect.
+    pub redirect: &'a dyn RedirectPort,
     pub config: ConfigFile,
     pub stores: &'a dyn StoreProvider,
     pub ui: &'a Ui,
