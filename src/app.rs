@@ -58,6 +58,9 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         }
     };
     harden_process();
+    if let Some(wait) = env_secs("KITE_SETUP_LOCK_WAIT_SECS") {
+        crate::lock::set_wait(wait);
+    }
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

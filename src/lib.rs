@@ -15,6 +15,7 @@ pub mod commands;
 pub mod error;
 pub mod kite;
 pub mod leakscan;
+pub mod lock;
 pub mod profile;
 pub mod prompt;
 pub mod redirect;

@@ -503,31 +503,33 @@ fn step_store(
                 store.delete(&entries.session())?;
             }
         }
-        let mut config = ctx.config.load()?;
         let now = ctx.clock.now();
-        let created_at = config
-            .get(&ctx.profile, ctx.sandbox)
-            .map_or(now, |m| m.created_at);
         let (_, used_choice) = ctx
             .stores
             .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?;
-        config.profiles_mut(ctx.sandbox).insert(
-            ctx.profile.clone(),
-            ProfileMeta {
-                client_id: draft.client_id.clone(),
-                plan: draft.plan,
-                redirect_url: draft.redirect_url.clone(),
-                store: used_choice,
-                app_name: draft.app_name.clone(),
-                user_name: session
-                    .map(|s| s.user_name.clone())
-                    .filter(|n| !n.is_empty()),
-                verified: session.is_some(),
-                created_at,
-                updated_at: now,
-            },
-        );
-        ctx.config.save(&config)?;
+        // Only this profile's entry changes: other processes' profiles written meanwhile
+        // are kept (the file is re-read under its lock).
+        ctx.config.update(|config| {
+            let created_at = config
+                .get(&ctx.profile, ctx.sandbox)
+                .map_or(now, |m| m.created_at);
+            config.profiles_mut(ctx.sandbox).insert(
+                ctx.profile.clone(),
+                ProfileMeta {
+                    client_id: draft.client_id.clone(),
+                    plan: draft.plan,
+                    redirect_url: draft.redirect_url.clone(),
+                    store: used_choice,
+                    app_name: draft.app_name.clone(),
+                    user_name: session
+                        .map(|s| s.user_name.clone())
+                        .filter(|n| !n.is_empty()),
+                    verified: session.is_some(),
+                    created_at,
+                    updated_at: now,
+                },
+            );
+        })?;
         Ok(())
     })();
     if let Err(e) = written {

@@ -115,9 +115,9 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
                 .ok(format!("Deleted the {what} from the {}", store.describe()));
         }
     }
-    let mut config = ctx.config.load()?;
-    config.profiles_mut(ctx.sandbox).remove(&ctx.profile);
-    ctx.config.save(&config)?;
+    ctx.config.update(|config| {
+        config.profiles_mut(ctx.sandbox).remove(&ctx.profile);
+    })?;
     ctx.ui.ok(format!(
         "Removed profile {} from {}",
         ctx.profile_label(),
