@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod error;
+pub mod interrupt;
 pub mod kite;
 pub mod leakscan;
 pub mod lock;

@@ -149,27 +149,38 @@ pub fn secrets_lock(dir: &Path) -> Result<Lock, LockError> {
     )
 }
 
-/// The lock of one profile's stored state (live and sandbox profiles apart), for
-/// `command`'s state-changing section.
+/// The lock file of one profile (live and sandbox profiles apart).
+pub fn profile_lock_path(config_dir: &Path, profile: &str, sandbox: bool) -> PathBuf {
+    let kind = if sandbox { "sandbox" } else { "live" };
+    config_dir
+        .join(LOCK_DIR)
+        .join(format!("profile-{kind}-{profile}.lock"))
+}
+
+/// The lock of one profile's stored state, for `command`'s state-changing section.
 pub fn profile_lock(
     config_dir: &Path,
     profile: &str,
     sandbox: bool,
     command: &str,
 ) -> Result<Lock, LockError> {
-    let kind = if sandbox { "sandbox" } else { "live" };
     let label = if sandbox {
         format!("profile {profile} (sandbox)")
     } else {
         format!("profile {profile}")
     };
     acquire(
-        &config_dir
-            .join(LOCK_DIR)
-            .join(format!("profile-{kind}-{profile}.lock")),
+        &profile_lock_path(config_dir, profile, sandbox),
         &label,
         command,
     )
+}
+
+/// Whether a process holds the lock at `path` now, or died holding it: its record is
+/// still in the file (a release empties it). Cheap (one `stat`), so readers can ask on
+/// every run and take the lock only then.
+pub fn is_held_or_was_cut_short(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
 }
 
 /// Takes the exclusive lock on `path` (created 0600, its directory 0700 if new), waiting

@@ -16,6 +16,7 @@ pub mod regenerate;
 mod regenerate_tests;
 pub mod status;
 pub mod token;
+pub mod txn;
 
 use std::sync::Arc;
 
@@ -140,9 +141,13 @@ impl Ctx<'_> {
         }
     }
 
-    /// The profile's metadata, or "login needed" with the command that creates it.
+    /// The profile's metadata, or "login needed" with the command that creates it (after
+    /// dropping what a first `init` of it left when a kill cut it short, `txn::recover`).
     pub fn require_profile(&self) -> Result<ProfileMeta, Error> {
         let config = self.config.load()?;
+        if config.get(&self.profile, self.sandbox).is_none() {
+            txn::recover_uncommitted(self);
+        }
         config
             .get(&self.profile, self.sandbox)
             .cloned()
@@ -158,10 +163,13 @@ impl Ctx<'_> {
             })
     }
 
-    /// The store this profile's secrets are in.
+    /// The store this profile's secrets are in, with any `init` a kill cut short finished
+    /// or dropped first (`txn::recover`).
     pub fn store_for(&self, meta: &ProfileMeta) -> Result<Arc<dyn Store>, Error> {
         let choice = self.store_flag.unwrap_or(meta.store);
-        Ok(self.stores.open(choice)?.0)
+        let store = self.stores.open(choice)?.0;
+        txn::recover(self, store.as_ref())?;
+        Ok(store)
     }
 
     /// The app credentials, or "login needed".
