@@ -5,7 +5,6 @@ use std::time::Duration;
 use crate::cli::LoginArgs;
 use crate::error::Error;
 use crate::session::{StoredSession, format_ist, humanize_left};
-use crate::store::set_json_verified;
 
 use super::Ctx;
 use super::login_flow::{LoginParams, browser_login};
@@ -38,7 +37,9 @@ pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
         no_browser: args.no_browser,
     };
     let out = browser_login(ctx, &params).map_err(|f| f.into_error(ctx, &meta.redirect_url))?;
-    set_json_verified(store.as_ref(), &ctx.entries().session(), &out.session)?;
+    // Stored only if the profile is still the one logged in to; the token it replaces is
+    // revoked (a forced login would otherwise leave it alive, held by nobody).
+    super::txn::replace_session(ctx, store.as_ref(), &creds, &out.session)?;
     ctx.ui
         .ok(format!("Logged in {}", describe(ctx, &out.session)));
     Ok(0)

@@ -4,17 +4,18 @@
 use crate::cli::RemoveArgs;
 use crate::error::Error;
 use crate::kite::KiteError;
+use crate::secret::Secret;
 use crate::store::{Store, load_app, load_session};
 
-use super::Ctx;
+use super::{Ctx, txn};
 
-/// What happened to the token at Kite.
+/// What happened to the token at Kite; the token itself where one was stored.
 enum Revoked {
-    Done,
-    AlreadyDead,
+    Done(Secret),
+    AlreadyDead(Secret),
     NothingStored,
     /// A token is stored but no api_key to revoke it with (the app entry is gone).
-    NoKey,
+    NoKey(Secret),
     Failed(KiteError),
 }
 
@@ -24,12 +25,12 @@ fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
         return Ok(Revoked::NothingStored);
     };
     let Some(app) = load_app(store, &entries)? else {
-        return Ok(Revoked::NoKey);
+        return Ok(Revoked::NoKey(session.access_token));
     };
     Ok(
         match ctx.kite.invalidate(&app.api_key, &session.access_token) {
-            Ok(()) => Revoked::Done,
-            Err(e) if e.is_token_error() => Revoked::AlreadyDead,
+            Ok(()) => Revoked::Done(session.access_token),
+            Err(e) if e.is_token_error() => Revoked::AlreadyDead(session.access_token),
             Err(e) => Revoked::Failed(e),
         },
     )
@@ -38,19 +39,27 @@ fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
 pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
     let meta = ctx.require_profile()?;
     let store = ctx.store_for(&meta)?;
-    match revoke(ctx, store.as_ref())? {
+    let revoked = match revoke(ctx, store.as_ref())? {
         Revoked::NothingStored => {
             ctx.ui
                 .say("No access token is stored for this profile; nothing to revoke.");
             return Ok(0);
         }
-        Revoked::Done => ctx.ui.ok("Revoked the access token at Kite"),
-        Revoked::AlreadyDead => ctx
-            .ui
-            .ok("Kite already rejects the access token (expired or revoked)"),
-        Revoked::NoKey => ctx.ui.warn(
-            "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
-        ),
+        Revoked::Done(token) => {
+            ctx.ui.ok("Revoked the access token at Kite");
+            token
+        }
+        Revoked::AlreadyDead(token) => {
+            ctx.ui
+                .ok("Kite already rejects the access token (expired or revoked)");
+            token
+        }
+        Revoked::NoKey(token) => {
+            ctx.ui.warn(
+                "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
+            );
+            token
+        }
         Revoked::Failed(e) => {
             let hint = format!(
                 "{}; the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
@@ -61,9 +70,15 @@ pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
                 hint,
             ));
         }
+    };
+    // Only the token revoked above: a login may have stored a newer one meanwhile.
+    if txn::forget_session_if(ctx, store.as_ref(), &revoked)? {
+        ctx.ui.ok("Forgot the access token locally");
+    } else {
+        ctx.ui.warn(
+            "A newer access token was stored by another login meanwhile: it was kept (run logout again to revoke it)",
+        );
     }
-    store.delete(&ctx.entries().session())?;
-    ctx.ui.ok("Forgot the access token locally");
     Ok(0)
 }
 
@@ -93,16 +108,26 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
         }
     }
     let store = ctx.store_for(&meta)?;
+    // Waits for (or, past the lock wait, refuses) another command changing this profile;
+    // one that is still logging in finds the profile gone when it comes to store.
+    let _lock = txn::lock(ctx, "remove")?;
+    let _critical = crate::interrupt::critical();
     match revoke(ctx, store.as_ref())? {
         Revoked::NothingStored => {}
-        Revoked::Done => ctx.ui.ok("Revoked the access token at Kite"),
-        Revoked::AlreadyDead => ctx.ui.ok("Kite already rejects the access token"),
-        Revoked::NoKey => ctx.ui.warn(
+        Revoked::Done(_) => ctx.ui.ok("Revoked the access token at Kite"),
+        Revoked::AlreadyDead(_) => ctx.ui.ok("Kite already rejects the access token"),
+        Revoked::NoKey(_) => ctx.ui.warn(
             "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
         ),
         Revoked::Failed(e) => ctx.ui.warn(format!(
             "Could not revoke the access token at Kite ({e}); it dies at 06:00 IST"
         )),
+    }
+    if txn::drop_staged(ctx, store.as_ref())? {
+        ctx.ui.ok(format!(
+            "Deleted an interrupted init's staged app from the {}",
+            store.describe()
+        ));
     }
     let entries = ctx.entries();
     for (entry, what) in [
@@ -118,6 +143,7 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
     ctx.config.update(|config| {
         config.profiles_mut(ctx.sandbox).remove(&ctx.profile);
     })?;
+    crate::interrupt::note(format!("profile {} was removed", ctx.profile_label()));
     ctx.ui.ok(format!(
         "Removed profile {} from {}",
         ctx.profile_label(),
