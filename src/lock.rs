@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::error::Fix;
+
 /// The directory lock files live in, inside the directory of the files they protect.
 pub const LOCK_DIR: &str = "locks";
 
@@ -100,7 +102,7 @@ fn holder_text(holder: Option<&Holder>) -> String {
 }
 
 impl LockError {
-    pub fn hint(&self) -> String {
+    pub fn fix(&self) -> Fix {
         match self {
             LockError::Busy { .. } => "wait for that command to finish and run this again (if it hangs, stop it: its lock goes with it)".into(),
             LockError::Io { .. } => {

@@ -10,12 +10,12 @@ use super::Ctx;
 use super::login_flow::{LoginParams, browser_login};
 
 pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
-    let meta = ctx.require_profile()?;
-    let store = ctx.store_for(&meta)?;
-    ctx.mention_pending_rotation(store.as_ref());
-    let creds = ctx.require_app(store.as_ref())?;
+    let profile = ctx.open_profile()?;
+    ctx.mention_pending_rotation(profile.store());
+    let creds = profile.require_app()?;
+    let meta = &profile.meta;
     if !args.force
-        && let Some(s) = ctx.valid_session(store.as_ref())?
+        && let Some(s) = profile.valid_session(ctx.clock.now())?
     {
         ctx.ui.ok(format!(
             "Already logged in {} — use --force to log in again",
@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
     let out = browser_login(ctx, &params).map_err(|f| f.into_error(ctx, &meta.redirect_url))?;
     // Stored only if the profile is still the one logged in to; the token it replaces is
     // revoked (a forced login would otherwise leave it alive, held by nobody).
-    super::txn::replace_session(ctx, store.as_ref(), &creds, &out.session)?;
+    super::txn::replace_session(ctx, profile.store(), &creds, &out.session)?;
     ctx.ui
         .ok(format!("Logged in {}", describe(ctx, &out.session)));
     Ok(0)

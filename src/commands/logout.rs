@@ -1,13 +1,12 @@
 //! `kite-setup logout` (revoke today's token at Kite, then forget it) and
 //! `kite-setup remove` (revoke, delete the keyring entries and the metadata).
 
+use super::handle::ProfileHandle;
+use super::{Ctx, txn};
 use crate::cli::RemoveArgs;
-use crate::error::Error;
+use crate::error::{Error, Fix};
 use crate::kite::KiteError;
 use crate::secret::Secret;
-use crate::store::{Store, load_app, load_session};
-
-use super::{Ctx, txn};
 
 /// What happened to the token at Kite; the token itself where one was stored.
 enum Revoked {
@@ -19,12 +18,11 @@ enum Revoked {
     Failed(KiteError),
 }
 
-fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
-    let entries = ctx.entries();
-    let Some(session) = load_session(store, &entries)? else {
+fn revoke(ctx: &Ctx<'_>, profile: &ProfileHandle) -> Result<Revoked, Error> {
+    let Some(session) = profile.session()? else {
         return Ok(Revoked::NothingStored);
     };
-    let Some(app) = load_app(store, &entries)? else {
+    let Some(app) = profile.app()? else {
         return Ok(Revoked::NoKey(session.access_token));
     };
     Ok(
@@ -37,9 +35,8 @@ fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
 }
 
 pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
-    let meta = ctx.require_profile()?;
-    let store = ctx.store_for(&meta)?;
-    let revoked = match revoke(ctx, store.as_ref())? {
+    let profile = ctx.open_profile()?;
+    let revoked = match revoke(ctx, &profile)? {
         Revoked::NothingStored => {
             ctx.ui
                 .say("No access token is stored for this profile; nothing to revoke.");
@@ -61,18 +58,18 @@ pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
             token
         }
         Revoked::Failed(e) => {
-            let hint = format!(
-                "{}; the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
-                e.hint()
-            );
+            let fix = e.fix().also(Fix::text(
+                "the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
+            ));
             return Err(Error::failed(
                 format!("could not revoke the access token at Kite: {e}"),
-                hint,
-            ));
+                fix,
+            )
+            .caused_by(e));
         }
     };
     // Only the token revoked above: a login may have stored a newer one meanwhile.
-    if txn::forget_session_if(ctx, store.as_ref(), &revoked)? {
+    if txn::forget_session_if(ctx, profile.store(), &revoked)? {
         ctx.ui.ok("Forgot the access token locally");
     } else {
         ctx.ui.warn(
@@ -86,13 +83,10 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
     let meta = ctx.require_profile()?;
     if !args.yes {
         if !ctx.interactive {
-            return Err(Error::usage(
-                format!(
-                    "removing profile {} needs confirmation",
-                    ctx.profile_label()
-                ),
-                "pass --yes to remove it without a prompt",
-            ));
+            return Err(Error::NeedsConfirmation {
+                action: format!("removing profile {}", ctx.profile_label()),
+                fix: Fix::text("pass --yes to remove it without a prompt"),
+            });
         }
         let sure = ctx.prompter.confirm(
             &format!(
@@ -107,12 +101,13 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
             return Ok(0);
         }
     }
-    let store = ctx.store_for(&meta)?;
+    let profile = ctx.profile_handle(meta)?;
+    let store = profile.store();
     // Waits for (or, past the lock wait, refuses) another command changing this profile;
     // one that is still logging in finds the profile gone when it comes to store.
     let _lock = txn::lock(ctx, "remove")?;
     let _critical = crate::interrupt::critical();
-    match revoke(ctx, store.as_ref())? {
+    match revoke(ctx, &profile)? {
         Revoked::NothingStored => {}
         Revoked::Done(_) => ctx.ui.ok("Revoked the access token at Kite"),
         Revoked::AlreadyDead(_) => ctx.ui.ok("Kite already rejects the access token"),
@@ -123,13 +118,13 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
             "Could not revoke the access token at Kite ({e}); it dies at 06:00 IST"
         )),
     }
-    if txn::drop_staged(ctx, store.as_ref())? {
+    if txn::drop_staged(ctx, store)? {
         ctx.ui.ok(format!(
             "Deleted an interrupted init's staged app from the {}",
             store.describe()
         ));
     }
-    let entries = ctx.entries();
+    let entries = &profile.entries;
     for (entry, what) in [
         (entries.session(), "access token"),
         (entries.pending(), "pending secret"),

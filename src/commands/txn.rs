@@ -17,7 +17,7 @@
 //! token only if the profile is still the one it logged in to, and revokes the token it
 //! replaces; `logout` forgets the token only if it is still the one it revoked.
 
-use crate::error::Error;
+use crate::error::{Error, Fix};
 use crate::interrupt;
 use crate::lock::Lock;
 use crate::profile::{ConfigError, ProfileMeta};
@@ -264,10 +264,9 @@ pub fn replace_session(
                     "profile {} was removed or set up again while this login ran: nothing was stored, and the new token was revoked",
                     ctx.profile_label()
                 ),
-                format!(
-                    "see `kite-setup{} status`, and log in again if the profile is there",
-                    ctx.flags_prefix()
-                ),
+                Fix::text("see ")
+                    .and_run("status")
+                    .and(", and log in again if the profile is there"),
             ));
         }
         // A damaged entry has no token to revoke; it is simply overwritten.
