@@ -591,6 +591,57 @@ fn remove_during_login(t: &mut Tally) {
     }
 }
 
+/// `remove` while `regenerate` is held in its verifying login's token exchange: nothing
+/// may be written back for the removed profile, and no token left alive.
+fn remove_during_regenerate(t: &mut Tally) {
+    let scenario = "remove ∥ regenerate";
+    t.scenarios += 1;
+    let w = World::new();
+    let app = w.set_up();
+    let new_secret = w.regenerate_at_console(&app.api_key);
+    hold_next(&w, "/session/token");
+    let mut regenerate = kite(
+        &w,
+        StoreKind::Keyring,
+        "default",
+        &[
+            "regenerate",
+            "--no-input",
+            "--yes",
+            "--api-secret-stdin",
+            "--timeout",
+            "20",
+        ],
+    );
+    // The leak scan (never reached when all goes right) starts in an empty directory.
+    regenerate.current_dir(w.keyring.path());
+    let regenerate = spawn_with_stdin(regenerate, &format!("{new_secret}\n"));
+    if !wait_fault_taken(&w) {
+        t.other(scenario, "regenerate never sent its token exchange");
+    }
+    let removed = run_command(
+        kite(&w, StoreKind::Keyring, "default", &["remove", "--yes"]),
+        "",
+    );
+    expect_ok(t, scenario, "remove", &removed);
+    let regenerate = finish(regenerate);
+    if regenerate.code == 0 {
+        t.other(
+            scenario,
+            "regenerate reported success for a removed profile",
+        );
+    }
+    check(
+        t,
+        scenario,
+        &w,
+        StoreKind::Keyring,
+        &[&app],
+        &[],
+        &["default"],
+    );
+}
+
 /// While `init --force` holds the profile (it sits at its config.toml rename), `remove`
 /// with a 1 s lock wait must refuse, naming the holder's pid and command.
 fn busy_profile_names_its_holder(t: &mut Tally) {
@@ -823,6 +874,7 @@ fn concurrency_and_crash() {
         Box::new(logout_during_login),
         Box::new(forced_login_revokes_what_it_replaces),
         Box::new(remove_during_login),
+        Box::new(remove_during_regenerate),
         Box::new(busy_profile_names_its_holder),
         Box::new(first_init_killed_at_its_commit),
     ];

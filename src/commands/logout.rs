@@ -105,8 +105,7 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
     let store = profile.store();
     // Waits for (or, past the lock wait, refuses) another command changing this profile;
     // one that is still logging in finds the profile gone when it comes to store.
-    let _lock = txn::lock(ctx, "remove")?;
-    let _critical = crate::interrupt::critical();
+    let _section = txn::section(ctx, "remove")?;
     match revoke(ctx, &profile)? {
         Revoked::NothingStored => {}
         Revoked::Done(_) => ctx.ui.ok("Revoked the access token at Kite"),

@@ -30,10 +30,55 @@ use crate::store::{
 
 use super::Ctx;
 
-/// Takes this profile's lock for `command`'s state-changing section.
-pub fn lock(ctx: &Ctx<'_>, command: &str) -> Result<Lock, Error> {
-    crate::lock::profile_lock(&ctx.config.dir, &ctx.profile, ctx.sandbox, command)
-        .map_err(|e| Error::from(ConfigError::from(e)))
+/// A profile's state-changing section: its lock, and an `interrupt` critical section.
+/// Dropping it releases the lock (emptying the lock file) first and then ends the
+/// section, where a Ctrl-C or SIGTERM that came meanwhile ends the process.
+#[must_use = "the section ends when this is dropped"]
+pub struct Section {
+    _lock: Lock,
+    _critical: interrupt::Critical,
+}
+
+/// Takes this profile's lock for `command`'s state-changing section (waiting for the
+/// lock can still be interrupted; the section after it cannot).
+pub fn section(ctx: &Ctx<'_>, command: &str) -> Result<Section, Error> {
+    let lock = crate::lock::profile_lock(&ctx.config.dir, &ctx.profile, ctx.sandbox, command)
+        .map_err(|e| Error::from(ConfigError::from(e)))?;
+    Ok(Section {
+        _lock: lock,
+        _critical: interrupt::critical(),
+    })
+}
+
+/// [`section`] for a command that read the profile long ago (before a login, a prompt):
+/// refuses when the profile was removed or set up again with another app meanwhile, so
+/// that nothing is written for a profile that is gone.
+pub fn section_unchanged(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    command: &str,
+    api_key: &Secret,
+) -> Result<Section, Error> {
+    let section = section(ctx, command)?;
+    let exists = ctx.config.load()?.get(&ctx.profile, ctx.sandbox).is_some();
+    let same_app = load_app(store, &ctx.entries())?.is_none_or(|a| a.api_key == *api_key);
+    if exists && same_app {
+        Ok(section)
+    } else {
+        Err(changed_meanwhile(ctx, command))
+    }
+}
+
+fn changed_meanwhile(ctx: &Ctx<'_>, command: &str) -> Error {
+    Error::failed(
+        format!(
+            "profile {} was removed or set up again while this {command} ran: it stored nothing more, and revoked the token it got",
+            ctx.profile_label()
+        ),
+        Fix::text("see ")
+            .and_run("status")
+            .and(", and run it again if the profile is there"),
+    )
 }
 
 /// `init`'s store phase: the profile `meta` with these credentials and session, as a
@@ -49,8 +94,7 @@ pub fn store_profile(
     session: Option<&StoredSession>,
     must_be_new: bool,
 ) -> Result<(), Error> {
-    let _lock = lock(ctx, "init")?;
-    let _critical = interrupt::critical();
+    let _section = section(ctx, "init")?;
     recover_locked(ctx, store)?;
     let entries = ctx.entries();
     let old_meta = ctx.config.load()?.get(&ctx.profile, ctx.sandbox).cloned();
@@ -184,8 +228,7 @@ pub fn recover(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
     if !crate::lock::is_held_or_was_cut_short(&path) {
         return Ok(());
     }
-    let _lock = lock(ctx, "recovering an interrupted command")?;
-    let _critical = interrupt::critical();
+    let _section = section(ctx, "recovering an interrupted command")?;
     recover_locked(ctx, store)
 }
 
@@ -253,21 +296,12 @@ pub fn replace_session(
 ) -> Result<(), Error> {
     let entries = ctx.entries();
     let replaced = {
-        let _lock = lock(ctx, "login")?;
-        let _critical = interrupt::critical();
+        let _section = section(ctx, "login")?;
         let exists = ctx.config.load()?.get(&ctx.profile, ctx.sandbox).is_some();
         let same_app = load_app(store, &entries)?.is_some_and(|a| a.api_key == used.api_key);
         if !(exists && same_app) {
             revoke_quietly(ctx, &used.api_key, &new.access_token);
-            return Err(Error::failed(
-                format!(
-                    "profile {} was removed or set up again while this login ran: nothing was stored, and the new token was revoked",
-                    ctx.profile_label()
-                ),
-                Fix::text("see ")
-                    .and_run("status")
-                    .and(", and log in again if the profile is there"),
-            ));
+            return Err(changed_meanwhile(ctx, "login"));
         }
         // A damaged entry has no token to revoke; it is simply overwritten.
         let old = load_session(store, &entries).ok().flatten();
@@ -295,8 +329,7 @@ pub fn forget_session_if(
     revoked: &Secret,
 ) -> Result<bool, Error> {
     let entries = ctx.entries();
-    let _lock = lock(ctx, "logout")?;
-    let _critical = interrupt::critical();
+    let _section = section(ctx, "logout")?;
     if let Ok(Some(now)) = load_session(store, &entries)
         && now.access_token != *revoked
     {
