@@ -69,7 +69,7 @@ pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
         }
     };
     // Only the token revoked above: a login may have stored a newer one meanwhile.
-    if txn::forget_session_if(ctx, profile.store(), &revoked)? {
+    if profile.forget_session_if(ctx, &revoked)? {
         ctx.ui.ok("Forgot the access token locally");
     } else {
         ctx.ui.warn(
@@ -105,7 +105,7 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
     let store = profile.store();
     // Waits for (or, past the lock wait, refuses) another command changing this profile;
     // one that is still logging in finds the profile gone when it comes to store.
-    let _section = txn::section(ctx, "remove")?;
+    let _section = profile.section(ctx, "remove")?;
     match revoke(ctx, &profile)? {
         Revoked::NothingStored => {}
         Revoked::Done(_) => ctx.ui.ok("Revoked the access token at Kite"),
