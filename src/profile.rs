@@ -27,6 +27,9 @@ pub enum ConfigError {
     },
     #[error("{0:?} is not a valid profile name")]
     BadProfileName(String),
+    /// Another process kept the config file's lock (or it cannot be taken).
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
 }
 
 impl ConfigError {
@@ -47,6 +50,7 @@ impl ConfigError {
                 "check the directory's owner and permissions, or set KITE_SETUP_CONFIG_DIR".into()
             }
             ConfigError::BadProfileName(_) => "use 1-32 letters, digits, '-' or '_'".into(),
+            ConfigError::Lock(e) => e.fix(),
         }
     }
 }
@@ -157,7 +161,19 @@ impl ConfigFile {
         Some((file, dir))
     }
 
-    /// Writes the file atomically with mode 0600 in a 0700 directory.
+    /// Read-modify-write under the config file's lock: re-reads the file, applies `change`
+    /// (which should touch only the caller's own profile) and writes the result back, so
+    /// two processes changing different profiles at once both keep their change.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Config) -> T) -> Result<T, ConfigError> {
+        let _lock = crate::lock::config_lock(&self.dir)?;
+        let mut config = self.load()?;
+        let out = change(&mut config);
+        self.save(&config)?;
+        Ok(out)
+    }
+
+    /// Writes the whole file atomically with mode 0600 in a 0700 directory. Commands use
+    /// [`ConfigFile::update`], which merges with what other processes wrote meanwhile.
     pub fn save(&self, config: &Config) -> Result<(), ConfigError> {
         create_private_dir(&self.dir)?;
         let text = toml::to_string_pretty(config).expect("config serializes");
@@ -270,6 +286,35 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    }
+
+    /// Threads updating different profiles at once (each its own lock descriptor, as
+    /// processes would) never lose one another's profile.
+    #[test]
+    fn concurrent_updates_of_different_profiles_all_land() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = ConfigFile::new(tmp.path().join("cfg"));
+        let names: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(names.len()));
+        let handles: Vec<_> = names
+            .iter()
+            .cloned()
+            .map(|name| {
+                let f = f.clone();
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    f.update(|c| c.profiles.insert(name, meta())).unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let got: Vec<String> = f.load().unwrap().profiles.into_keys().collect();
+        assert_eq!(got, names);
+        f.update(|c| c.profiles.remove("p3")).unwrap();
+        assert_eq!(f.load().unwrap().profiles.len(), 7);
     }
 
     #[test]

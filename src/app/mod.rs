@@ -29,11 +29,6 @@ use settings::{EnvSnapshot, Settings};
 
 pub use sandbox::DEFAULT_SANDBOX_URL;
 
-/// The line Ctrl-C ends a run with (from the signal handler, or a prompt that saw it).
-/// Every write is one keyring call or an atomic rename, so none is ever half done; a
-/// rotation step already persisted stays (and `regenerate --resume` continues it).
-const INTERRUPTED_LINE: &str = "interrupted: no partial changes were made";
-
 /// Parses `args` and runs the command. Keeps no global state besides the process-wide
 /// core-dump limit, signal handler and TLS provider.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
@@ -51,6 +46,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     };
     let settings = settings::resolve(&cli.global, &EnvSnapshot::capture());
     harden_process();
+    crate::lock::set_wait(settings.lock_wait);
     match dispatch(&cli, &settings) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -61,8 +57,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
 }
 
 /// No core dumps (a crash must not write secrets to disk), and Ctrl-C/SIGTERM restore the
-/// terminal (echo, cursor) and exit 130 without touching stored state: every write
-/// kite-setup makes is a single keyring call or an atomic rename.
+/// terminal (echo, cursor) and exit 130 with a line that says what is stored (see
+/// `interrupt`: a write in progress finishes first).
 fn harden_process() {
     #[cfg(unix)]
     {
@@ -79,10 +75,8 @@ fn harden_process() {
                 t,
             );
         }
-        let mut err = std::io::stderr();
-        let _ = write!(err, "\x1b[?25h\n{INTERRUPTED_LINE}\n");
-        let _ = err.flush();
-        std::process::exit(i32::from(exit::INTERRUPTED));
+        // Exits now with the true line, or at the end of the critical section in progress.
+        crate::interrupt::on_signal();
     });
 }
 
@@ -91,7 +85,7 @@ fn harden_process() {
 fn render_error(e: &Error, verbose: u8, flags: &RunFlags) {
     let mut err = std::io::stderr().lock();
     if matches!(e, Error::Interrupted) {
-        let _ = writeln!(err, "\n{INTERRUPTED_LINE}");
+        let _ = writeln!(err, "\n{}", crate::interrupt::line());
         return;
     }
     let _ = writeln!(err, "error: {e}");

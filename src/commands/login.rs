@@ -37,7 +37,9 @@ pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
         no_browser: args.no_browser,
     };
     let out = browser_login(ctx, &params).map_err(|f| f.into_error(ctx, &meta.redirect_url))?;
-    profile.save_session(&out.session)?;
+    // Stored only if the profile is still the one logged in to; the token it replaces is
+    // revoked (a forced login would otherwise leave it alive, held by nobody).
+    profile.replace_session(ctx, &creds, &out.session)?;
     ctx.ui
         .ok(format!("Logged in {}", describe(ctx, &out.session)));
     Ok(0)

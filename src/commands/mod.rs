@@ -17,6 +17,7 @@ pub mod regenerate;
 mod regenerate_tests;
 pub mod status;
 pub mod token;
+pub mod txn;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -176,9 +177,13 @@ impl Ctx<'_> {
         }
     }
 
-    /// The profile's metadata, or "login needed" with the command that creates it.
+    /// The profile's metadata, or "login needed" with the command that creates it (after
+    /// dropping what a first `init` of it left when a kill cut it short, `txn::recover`).
     pub fn require_profile(&self) -> Result<ProfileMeta, Error> {
         let config = self.config.load()?;
+        if config.get(&self.profile, self.sandbox).is_none() {
+            txn::recover_uncommitted(self);
+        }
         config
             .get(&self.profile, self.sandbox)
             .cloned()

@@ -52,6 +52,13 @@ impl Report {
 }
 
 pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
+    // This profile as it is after any `init` a kill cut short is finished or dropped; a
+    // store that cannot be opened is reported below, per profile.
+    if let Some(meta) = ctx.config.load()?.get(&ctx.profile, ctx.sandbox)
+        && let Ok((store, _)) = ctx.stores.open(ctx.store_flag.unwrap_or(meta.store))
+    {
+        super::txn::recover(ctx, store.as_ref())?;
+    }
     let config = ctx.config.load()?;
     let profiles = config.profiles(ctx.sandbox);
     let mut reports = Vec::new();

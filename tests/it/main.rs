@@ -8,6 +8,7 @@
 mod support;
 
 mod bad_input;
+mod concurrency;
 mod daily_cli;
 mod env_quoting;
 mod fault_matrix;

@@ -105,6 +105,13 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
         )?)
     };
     draft.app_name = None;
-    step_store(ctx, store.as_ref(), &draft, session.as_ref(), false)?;
+    step_store(
+        ctx,
+        store.as_ref(),
+        &draft,
+        session.as_ref(),
+        false,
+        !args.force,
+    )?;
     Ok(0)
 }

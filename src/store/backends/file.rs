@@ -17,8 +17,9 @@ pub const FILE_NAME: &str = "secrets.json";
 
 const BACKEND: &str = "plaintext file store";
 
-/// The explicit plaintext store. Not safe against two processes writing at once (the last
-/// writer wins); kite-setup writes from one command at a time.
+/// The explicit plaintext store. Each write is a read-modify-write of the whole file under
+/// its lock (`locks/secrets.lock` beside it), so processes writing at once keep each
+/// other's entries; reads need no lock (the file is replaced by an atomic rename).
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,
@@ -43,6 +44,16 @@ impl FileStore {
             op: op.into(),
             detail: format!("{}: {detail}", self.path.display()),
         }
+    }
+
+    /// The file's lock, for one read-modify-write.
+    fn lock(&self, op: &str) -> Result<crate::lock::Lock, StoreError> {
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        crate::lock::secrets_lock(dir).map_err(|e| StoreError::Failed {
+            backend: BACKEND.into(),
+            op: op.into(),
+            detail: e.to_string(),
+        })
     }
 
     fn load(&self, op: &str) -> Result<Map, StoreError> {
@@ -82,6 +93,7 @@ impl Store for FileStore {
 
     fn set(&self, entry: &str, value: &Secret) -> Result<(), StoreError> {
         let op = format!("write {entry}");
+        let _lock = self.lock(&op)?;
         // A damaged file is reported, never overwritten (that would lose the other entries).
         let mut map = self.load(&op)?;
         map.insert(entry.to_string(), value.clone());
@@ -90,6 +102,7 @@ impl Store for FileStore {
 
     fn delete(&self, entry: &str) -> Result<bool, StoreError> {
         let op = format!("delete {entry}");
+        let _lock = self.lock(&op)?;
         let mut map = self.load(&op)?;
         if map.remove(entry).is_none() {
             return Ok(false);
@@ -128,6 +141,42 @@ mod tests {
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&dir), 0o700);
             assert_eq!(mode(store.path()), 0o600);
+        }
+    }
+
+    /// Threads (each with its own lock descriptor, as processes have) writing different
+    /// entries at once: every entry lands.
+    #[test]
+    fn concurrent_writers_keep_each_others_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let store = FileStore::new(tmp.path());
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    for j in 0..5 {
+                        store
+                            .set(&format!("p{i}/e{j}"), &Secret::from("v"))
+                            .unwrap();
+                    }
+                    store.delete(&format!("p{i}/e0")).unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let store = FileStore::new(tmp.path());
+        for i in 0..6 {
+            assert!(store.get(&format!("p{i}/e0")).unwrap().is_none());
+            for j in 1..5 {
+                assert!(
+                    store.get(&format!("p{i}/e{j}")).unwrap().is_some(),
+                    "p{i}/e{j} lost"
+                );
+            }
         }
     }
 
