@@ -822,6 +822,12 @@ fn env_formats_and_secret_only_when_asked() {
     r.unwrap();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["KITE_API_SECRET"], SECRET);
+    // json alone adds, for programs, the client ID, the token's death (06:00 IST after the
+    // 10:00 IST login) and the API root; sh above has only the two variables.
+    assert_eq!(v["KITE_CLIENT_ID"], "AB1234");
+    assert_eq!(v["KITE_ACCESS_TOKEN_EXPIRES_AT"], "2026-11-27T00:30:00Z");
+    assert_eq!(v["KITE_API_ROOT"], "https://api.kite.trade/");
+    assert_eq!(v.as_object().unwrap().len(), 6, "{v}");
 }
 
 #[test]

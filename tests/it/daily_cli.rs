@@ -148,13 +148,27 @@ fn daily_chain_login_token_env_exec_sdk_logout() {
         )
     );
     assert_eq!(env.stderr, "");
+    // json: the same two variables, plus (for programs building a Kite client) the client
+    // ID, the token's expiry and the API root it belongs to; never the secret.
     let json = w.run(&["env", "--format", "json"], "").expect(0);
     assert_eq!(
         json.stdout,
         format!(
             "{}\n",
-            serde_json::json!({"KITE_API_KEY": app.api_key, "KITE_ACCESS_TOKEN": token})
+            serde_json::json!({
+                "KITE_API_KEY": app.api_key,
+                "KITE_ACCESS_TOKEN": token,
+                "KITE_CLIENT_ID": w.sandbox.client_id,
+                "KITE_ACCESS_TOKEN_EXPIRES_AT": next_six_ist(login_time).to_string(),
+                "KITE_API_ROOT": w.sandbox.url,
+            })
         )
+    );
+    assert!(!json.stdout.contains(&app.api_secret), "no secret in json");
+    let global_json = w.run(&["--json", "env"], "").expect(0);
+    assert_eq!(
+        global_json.stdout, json.stdout,
+        "--json env is --format json"
     );
     let with_secret = w.run(&["env", "--with-secret"], "").expect(0);
     assert!(
