@@ -521,7 +521,10 @@ fn bad_input_corpus() {
     std::fs::write(&config, good).unwrap();
     w.run(&["status"], "").expect(0);
 
-    println!("bad input: {} cases, {} panics", t.cases, t.panics);
+    crate::support::report_figure(
+        "bad_input",
+        &format!("bad input: {} cases, {} panics", t.cases, t.panics),
+    );
     assert!(
         t.problems.is_empty(),
         "{} of {} cases failed:\n{}",

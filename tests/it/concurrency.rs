@@ -886,12 +886,15 @@ fn concurrency_and_crash() {
     for f in &failures {
         eprintln!("FAIL {f}");
     }
-    println!(
-        "concurrency: {} scenarios, {} kill points, {} lost, {} orphaned tokens",
-        t.scenarios,
-        t.kill_points,
-        t.lost.len(),
-        t.orphaned_tokens
+    crate::support::report_figure(
+        "concurrency",
+        &format!(
+            "concurrency: {} scenarios, {} kill points, {} lost, {} orphaned tokens",
+            t.scenarios,
+            t.kill_points,
+            t.lost.len(),
+            t.orphaned_tokens
+        ),
     );
     eprintln!("(in {:.1} s)", started.elapsed().as_secs_f64());
     assert!(

@@ -457,9 +457,12 @@ fn fault_matrix() {
         total.state_changes += t.state_changes;
         total.problems.extend(t.problems);
     }
-    println!(
-        "fault matrix: {} faults, {} panics, {} state changes",
-        total.cases, total.panics, total.state_changes
+    crate::support::report_figure(
+        "fault_matrix",
+        &format!(
+            "fault matrix: {} faults, {} panics, {} state changes",
+            total.cases, total.panics, total.state_changes
+        ),
     );
     assert!(
         total.problems.is_empty(),

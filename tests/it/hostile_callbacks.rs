@@ -229,8 +229,11 @@ fn hostile_callbacks_are_refused_and_the_real_one_completes_the_login() {
     let session_after = w.keyring.lookup("sandbox/default/session");
     assert!(session_after.is_some() && session_after != session_before);
     assert!(accepted.is_empty(), "accepted: {accepted:?}");
-    println!(
-        "hostile callbacks: {requests} requests, {} accepted",
-        accepted.len()
+    crate::support::report_figure(
+        "hostile_callbacks",
+        &format!(
+            "hostile callbacks: {requests} requests, {} accepted",
+            accepted.len()
+        ),
     );
 }

@@ -308,9 +308,12 @@ fn keyring_failures() {
         total.writes += t.writes;
         total.problems.extend(t.problems);
     }
-    println!(
-        "keyring failures: {} cases, {} panics, {} writes",
-        total.cases, total.panics, total.writes
+    crate::support::report_figure(
+        "keyring_failures",
+        &format!(
+            "keyring failures: {} cases, {} panics, {} writes",
+            total.cases, total.panics, total.writes
+        ),
     );
     assert!(
         total.problems.is_empty(),

@@ -617,10 +617,13 @@ fn no_secret_leaks_in_any_scenario() {
         .chain(audit_b.leaks.iter())
         .cloned()
         .collect();
-    println!(
-        "leak audit: {scenarios} scenarios, {places} places checked, {} leaks ({:.1} s)",
-        leaks.len(),
-        started.elapsed().as_secs_f64()
+    crate::support::report_figure(
+        "leak_audit",
+        &format!(
+            "leak audit: {scenarios} scenarios, {places} places checked, {} leaks ({:.1} s)",
+            leaks.len(),
+            started.elapsed().as_secs_f64()
+        ),
     );
     assert!(scenarios >= 25, "only {scenarios} scenarios");
     assert!(leaks.is_empty(), "leaks:\n{}", leaks.join("\n"));

@@ -340,8 +340,11 @@ proptest! {
 /// The figure for the summary line (each property fails its own test if any case fails).
 #[test]
 fn summary() {
-    println!(
-        "property tests: {PROPERTIES} properties, {CASES} cases each ({} in all)",
-        CASES * PROPERTIES
+    crate::support::report_figure(
+        "prop_parsers",
+        &format!(
+            "property tests: {PROPERTIES} properties, {CASES} cases each ({} in all)",
+            CASES * PROPERTIES
+        ),
     );
 }
