@@ -1,4 +1,4 @@
-//! The command-line contract (product.md "Commands"), as clap types only: no logic here.
+//! The command-line contract (README "Commands"), as clap types only: no logic here.
 //! `app.rs` turns these into the resolved settings the commands run with.
 
 use std::ffi::OsString;
@@ -110,7 +110,7 @@ pub enum Command {
     /// Print KITE_API_KEY and KITE_ACCESS_TOKEN for a shell or a dotenv file.
     Env(EnvArgs),
     /// Run a command with KITE_API_KEY and KITE_ACCESS_TOKEN in its environment.
-    // The usage shows the `--` that product.md writes (clap would print `<CMD>...` alone).
+    // The usage shows the `--` the README writes (clap would print `<CMD>...` alone).
     #[command(override_usage = "kite-setup exec [OPTIONS] -- <CMD>...")]
     Exec(ExecArgs),
     /// Show profiles, what is stored (masked) and how long the token lives.

@@ -1,5 +1,5 @@
 //! The daily commands end to end: the real binary, a real headless Secret Service, a
-//! sandbox process, the official `kiteconnect` Python SDK and real shells (issue 4).
+//! sandbox process, the official `kiteconnect` Python SDK and real shells.
 //!
 //! Each test builds its own world (keyring, sandbox, config dirs, free ports), so they run
 //! in parallel with each other and with other test binaries.

@@ -1,4 +1,4 @@
-//! The fault matrix (issue 6): every Kite failure the sandbox can inject, on every API
+//! The fault matrix: every Kite failure the sandbox can inject, on every API
 //! path a command reaches, through the real binary with a real keyring. Each case must end
 //! with the documented exit code, one specific `error:` line, a `hint:`, no panic, and the
 //! stored state (keyring entries and files) exactly as before — except `regenerate`, whose

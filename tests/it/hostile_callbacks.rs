@@ -1,4 +1,4 @@
-//! Hostile callbacks against the real binary (issue 6): while `kite-setup login --force`
+//! Hostile callbacks against the real binary: while `kite-setup login --force`
 //! waits for its redirect (the `$BROWSER` does nothing), requests that must not be
 //! accepted hit its listener: wrong path, no or wrong nonce, wrong Host, POST, a
 //! cancellation without the nonce, no request_token, a 1 MB header, a client that never

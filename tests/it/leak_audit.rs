@@ -1,4 +1,4 @@
-//! The secret-leak audit (issue 6): every command and failure path runs against a real
+//! The secret-leak audit: every command and failure path runs against a real
 //! keyring and the sandbox, and for each run we capture stdout, stderr, every file the
 //! tool wrote (config dir, data dir, its private TMPDIR), its own `/proc/<pid>/cmdline` and
 //! `/proc/<pid>/environ` while it runs, and the sandbox's log. The api_secret and the

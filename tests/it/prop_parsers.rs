@@ -1,4 +1,4 @@
-//! Property tests (issue 6) for everything that reads untrusted text: the callback parser,
+//! Property tests for everything that reads untrusted text: the callback parser,
 //! the redirect URL check, the credential validators, Kite's envelope decoder, and the sh
 //! quoting of `kite-setup env`. Each property runs on arbitrary input and on input shaped
 //! like the real thing (where the interesting branches are).
