@@ -67,30 +67,74 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     }
 }
 
-/// No core dumps (a crash must not write secrets to disk), and Ctrl-C/SIGTERM restore the
-/// terminal (echo, cursor) and exit 130 without touching stored state: every write
-/// kite-setup makes is a single keyring call or an atomic rename.
+/// The core-dump limits the user had (soft, hard), saved before kite-setup lowers its own,
+/// so `exec` can give them back to the child.
+#[cfg(unix)]
+static USER_CORE_LIMIT: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// No core dumps (a crash must not write secrets to disk), and Ctrl-C/SIGTERM/SIGHUP
+/// restore the terminal (echo, cursor) and exit 128+signal (130, 143, 129) without
+/// touching stored state: every write kite-setup makes is a single keyring call or an
+/// atomic rename. Only the soft core limit is lowered: the hard one stays, so `exec` can
+/// hand the child the limit the user had.
 fn harden_process() {
     #[cfg(unix)]
     {
-        let _ = rlimit::setrlimit(rlimit::Resource::CORE, 0, 0);
+        if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::CORE) {
+            let _ = USER_CORE_LIMIT.set((soft, hard));
+            let _ = rlimit::setrlimit(rlimit::Resource::CORE, 0, hard);
+        } else {
+            let _ = rlimit::setrlimit(rlimit::Resource::CORE, 0, 0);
+        }
     }
     #[cfg(unix)]
-    let saved = rustix::termios::tcgetattr(rustix::stdio::stdin()).ok();
-    let _ = ctrlc::set_handler(move || {
-        #[cfg(unix)]
-        if let Some(t) = &saved {
-            let _ = rustix::termios::tcsetattr(
-                rustix::stdio::stdin(),
-                rustix::termios::OptionalActions::Now,
-                t,
-            );
-        }
-        let mut err = std::io::stderr();
-        let _ = write!(err, "\x1b[?25h\n{INTERRUPTED_LINE}\n");
-        let _ = err.flush();
-        std::process::exit(i32::from(exit::INTERRUPTED));
-    });
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let saved = rustix::termios::tcgetattr(rustix::stdio::stdin()).ok();
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        let _ = std::thread::Builder::new()
+            .name("kite-setup-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    if let Some(t) = &saved {
+                        let _ = rustix::termios::tcsetattr(
+                            rustix::stdio::stdin(),
+                            rustix::termios::OptionalActions::Now,
+                            t,
+                        );
+                    }
+                    let code = if sig == SIGTERM {
+                        exit::TERMINATED
+                    } else if sig == SIGHUP {
+                        exit::HANGUP
+                    } else {
+                        exit::INTERRUPTED
+                    };
+                    interrupted_exit(code);
+                }
+            });
+    }
+    #[cfg(not(unix))]
+    let _ = ctrlc::set_handler(|| interrupted_exit(exit::INTERRUPTED));
+}
+
+/// Shows the cursor again, says what is true, and exits with `code`.
+fn interrupted_exit(code: u8) -> ! {
+    let mut err = std::io::stderr();
+    let _ = write!(err, "\x1b[?25h\n{INTERRUPTED_LINE}\n");
+    let _ = err.flush();
+    std::process::exit(i32::from(code));
+}
+
+/// Gives this process back the core-dump limit the user had, right before `exec` replaces
+/// it with the user's command (which should dump core as the user configured).
+fn restore_core_limit() {
+    #[cfg(unix)]
+    if let Some(&(soft, hard)) = USER_CORE_LIMIT.get() {
+        let _ = rlimit::setrlimit(rlimit::Resource::CORE, soft, hard);
+    }
 }
 
 /// `error:` and `hint:` lines; with `-v`, also the typed error as the code sees it (its
@@ -178,9 +222,12 @@ fn run_command(ctx: &Ctx<'_>, command: &Command) -> Result<u8, Error> {
         Command::Login(a) => commands::login::run(ctx, a),
         Command::Token => commands::token::run(ctx),
         Command::Env(a) => commands::env::run(ctx, a, &in_git_worktree_unignored),
-        Command::Exec(a) => {
-            commands::exec::run(ctx, a, std::env::vars_os().map(|(k, _)| k).collect())
-        }
+        Command::Exec(a) => commands::exec::run(
+            ctx,
+            a,
+            std::env::vars_os().map(|(k, _)| k).collect(),
+            &restore_core_limit,
+        ),
         Command::Status(a) => commands::status::run(ctx, a),
         Command::Doctor => {
             let env = commands::doctor::DoctorEnv {

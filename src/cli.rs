@@ -12,7 +12,9 @@ Exit codes:
   1    error
   2    usage error, or input missing in --no-input mode
   4    login needed (no credentials, no token, token expired or rejected)
-  130  interrupted (Ctrl-C)
+  126  exec: the command cannot be run (not executable)
+  127  exec: the command is not found
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM); 129 hangup (SIGHUP)
   exec passes on the child's exit code.";
 
 const INIT_EXAMPLES: &str = "\

@@ -6,14 +6,19 @@ use crate::profile::ConfigError;
 use crate::prompt::PromptError;
 use crate::store::StoreError;
 
-/// Exit codes (product.md): 0 ok, 1 error, 2 usage/missing input, 4 login needed,
-/// 130 interrupted.
+/// Exit codes: 0 ok, 1 error, 2 usage/missing input, 4 login needed; for `exec`, 126
+/// cannot execute and 127 not found (as shells and `env` report them); 128+signal when a
+/// signal ends the run (129 SIGHUP, 130 Ctrl-C, 143 SIGTERM).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const LOGIN_NEEDED: u8 = 4;
+    pub const CANNOT_EXECUTE: u8 = 126;
+    pub const NOT_FOUND: u8 = 127;
+    pub const HANGUP: u8 = 129;
     pub const INTERRUPTED: u8 = 130;
+    pub const TERMINATED: u8 = 143;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,13 @@ pub enum Error {
     /// Ctrl-C (exit 130).
     #[error("interrupted")]
     Interrupted,
+    /// `exec` could not start the command: 127 not found, 126 found but not executable.
+    #[error("{message}")]
+    Exec {
+        message: String,
+        hint: String,
+        code: u8,
+    },
     /// Anything else that went wrong, already explained (exit 1).
     #[error("{message}")]
     Failed { message: String, hint: String },
@@ -90,6 +102,7 @@ impl Error {
             Error::Usage { .. } | Error::Config(ConfigError::BadProfileName(_)) => exit::USAGE,
             Error::LoginNeeded { .. } => exit::LOGIN_NEEDED,
             Error::Interrupted => exit::INTERRUPTED,
+            Error::Exec { code, .. } => *code,
             Error::Failed { .. } | Error::Kite(_) | Error::Store(_) | Error::Config(_) => {
                 exit::ERROR
             }
@@ -100,7 +113,8 @@ impl Error {
         match self {
             Error::Usage { hint, .. }
             | Error::LoginNeeded { hint, .. }
-            | Error::Failed { hint, .. } => Some(hint.clone()),
+            | Error::Failed { hint, .. }
+            | Error::Exec { hint, .. } => Some(hint.clone()),
             Error::Interrupted => None,
             Error::Kite(e) => Some(e.hint()),
             Error::Store(e) => Some(e.hint()),

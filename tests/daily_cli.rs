@@ -107,7 +107,7 @@ kite.set_access_token(os.environ["KITE_ACCESS_TOKEN"])
 p = kite.profile()
 print(p["user_id"])
 print("secret" if "KITE_API_SECRET" in os.environ else "no-secret")
-print(os.environ.get("KITE_STALE_EXTRA", "stale-gone"))
+print(os.environ.get("KITE_STALE_EXTRA", "gone"))
 "#;
 
 #[test]
@@ -197,11 +197,11 @@ fn daily_chain_login_token_env_exec_sdk_logout() {
         .env("KITE_API_KEY", "stale-key")
         .env("KITE_ACCESS_TOKEN", "stale-token")
         .env("KITE_API_SECRET", "stale-secret")
-        .env("KITE_STALE_EXTRA", "stale-extra");
+        .env("KITE_STALE_EXTRA", "kept-extra");
     let sdk = run_command(cmd, "").expect(0);
     assert_eq!(
         sdk.stdout,
-        format!("{}\nno-secret\nstale-gone\n", w.sandbox.client_id),
+        format!("{}\nno-secret\nkept-extra\n", w.sandbox.client_id),
         "exec's stdout is the child's, and nothing else; stderr: {}",
         sdk.stderr
     );
@@ -776,4 +776,87 @@ fn profiles_are_kept_apart_and_a_dead_token_is_still_forgotten_on_logout() {
         w.keyring.lookup("sandbox/default/app").is_some(),
         "logout keeps the app credentials"
     );
+}
+
+#[test]
+fn exec_of_a_command_that_cannot_start_exits_127_or_126_as_shells_do() {
+    let w = World::new();
+    w.set_up();
+    let dir = scratch(&w, "exec-codes");
+    let not_exec = dir.join("not-executable.sh");
+    std::fs::write(&not_exec, "#!/bin/sh\necho hi\n").expect("write script");
+    let missing = w.run(&["exec", "--", "kite-setup-no-such-command"], "");
+    let problems = cli_support::check_failure(&missing, 127, "command not found");
+    assert!(problems.is_empty(), "{problems:?}\n{}", missing.stderr);
+    for target in [&not_exec, &dir] {
+        let run = w.run(&["exec", "--", target.to_str().expect("utf-8")], "");
+        let problems = cli_support::check_failure(&run, 126, "cannot run");
+        assert!(
+            problems.is_empty(),
+            "{target:?}: {problems:?}\n{}",
+            run.stderr
+        );
+    }
+    // The child's own exit code still passes through.
+    w.run(&["exec", "--", "sh", "-c", "exit 7"], "").expect(7);
+}
+
+#[test]
+fn exec_keeps_the_users_kite_variables_and_core_limit() {
+    let w = World::new();
+    w.set_up();
+    // The outer shell sets the limits the user has; the child reports what it got.
+    let run = sh(
+        &w,
+        r#"ulimit -S -c 4096 || exit 90
+hard=$(ulimit -H -c)
+echo "hard $hard"
+exec "$BIN" --sandbox-url "$SBX" exec -- sh -c 'echo "soft $(ulimit -S -c)"; echo "hard $(ulimit -H -c)"; echo "log ${KITE_LOG_LEVEL:-gone}"; echo "key ${KITE_API_SECRET:-gone}"'"#,
+        &[
+            ("KITE_LOG_LEVEL", "debug"),
+            ("KITE_API_SECRET", "stale-secret"),
+        ],
+    )
+    .expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(lines[1], "soft 4096", "{}", run.stdout);
+    assert_eq!(
+        lines[2], lines[0],
+        "the hard limit is the user's: {}",
+        run.stdout
+    );
+    assert_eq!(lines[3], "log debug", "{}", run.stdout);
+    assert_eq!(lines[4], "key gone", "a stale secret is still removed");
+}
+
+#[test]
+fn sigterm_exits_143_and_sigint_130() {
+    let w = World::new();
+    w.set_up();
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let mut login = cli_support::Streaming::spawn(
+            w.command(&["login", "--paste", "--force"]),
+            Stdio::piped(),
+        );
+        assert!(
+            login
+                .login_url(std::time::Duration::from_secs(20))
+                .is_some(),
+            "the login is waiting"
+        );
+        let killed = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(login.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = login.child.wait().expect("wait");
+        let stderr = login.stderr();
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert!(
+            stderr.contains("interrupted: no partial changes were made"),
+            "{stderr}"
+        );
+    }
 }
