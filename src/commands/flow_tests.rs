@@ -646,6 +646,67 @@ fn login_skips_when_the_token_is_valid_and_forces_a_new_one() {
 }
 
 #[test]
+fn a_login_just_before_six_ist_warns_and_the_dying_token_is_replaced() {
+    let mut h = Harness::new("AB1234");
+    // 05:59:59 IST: Kite's token dies at 06:00, one second later.
+    h.now = "2026-11-26T00:29:59Z".parse().unwrap();
+    h.kite = crate::testing::FakeKite::new("AB1234", h.now);
+    let port = test_port();
+    let p = ScriptedPrompter::new(wizard_script(vec![]));
+    let b = kite_browser(port, OK_QUERY);
+    let (r, _, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
+        super::init::run(ctx, &init_args(), &|x| x == port)
+    });
+    assert_eq!(r.unwrap(), 0, "{err}");
+    assert!(!err.contains("in expired"), "{err}");
+    assert!(
+        err.contains("valid until 2026-11-26 06:00:00 IST (in 1 s)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("this token dies at 06:00 IST, in 1 s: log in again after 06:00 IST"),
+        "{err}"
+    );
+    // `login` does not keep a token with a second left: it logs in again.
+    let calls_before = h.kite.calls().len();
+    let p = ScriptedPrompter::new(vec![]);
+    let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::login::run(
+            ctx,
+            &LoginArgs {
+                timeout: 5,
+                ..LoginArgs::default()
+            },
+        )
+    });
+    assert_eq!(r.unwrap(), 0, "{err}");
+    assert!(!err.contains("Already logged in"), "{err}");
+    assert!(err.contains("dies in under 5 minutes"), "{err}");
+    assert!(err.contains("Logged in as Test Trader (AB1234)"), "{err}");
+    assert!(h.kite.calls().len() > calls_before, "a new login was made");
+    let s = crate::store::load_session(h.store.as_ref(), &Entries::new("default", false))
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.access_token.expose(), "faketoken00000000000000000000002");
+}
+
+#[test]
+fn a_token_that_has_expired_is_described_as_expired_not_in_expired() {
+    let h = Harness::new("AB1234");
+    let s = crate::session::StoredSession {
+        access_token: "t".into(),
+        user_id: "AB1234".into(),
+        user_name: String::new(),
+        login_time: h.now,
+        expires_at: h.now,
+    };
+    let p = ScriptedPrompter::new(vec![]);
+    let b = kite_browser(test_port(), OK_QUERY);
+    let (text, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| super::login::describe(ctx, &s));
+    assert!(text.ends_with("(expired)"), "{text}");
+}
+
+#[test]
 fn login_by_paste_reads_the_redirected_url_from_stdin() {
     let h = Harness::new("AB1234");
     let port = test_port();

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::kite::{ErrorType, KiteError};
 use crate::profile::{ProfileMeta, validate_profile_name};
 use crate::secret::Secret;
-use crate::session::{StoredSession, format_ist, humanize_left};
+use crate::session::{StoredSession, format_ist, humanize_until};
 use crate::store::{AppCredentials, Store, set_json_verified};
 use crate::validate;
 
@@ -571,10 +571,11 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
     if let Some(s) = session {
         let left = s.time_left(ctx.clock.now());
         ctx.ui.say(format!(
-            "  token       valid until {} IST (in {})",
+            "  token       valid until {} IST ({})",
             format_ist(s.expires_at),
-            humanize_left(left)
+            humanize_until(left)
         ));
+        super::login::warn_if_dies_soon(ctx, s);
     }
     let flags = ctx.flags_prefix();
     ctx.ui.gap();
