@@ -845,6 +845,8 @@ fn sigterm_exits_143_and_sigint_130() {
                 .is_some(),
             "the login is waiting"
         );
+        // Held until the end: `wait` would close it, and the EOF could beat the signal.
+        let _stdin = login.child.stdin.take();
         let killed = std::process::Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(login.child.id().to_string())
@@ -859,4 +861,141 @@ fn sigterm_exits_143_and_sigint_130() {
             "{stderr}"
         );
     }
+}
+
+/// Runs `cmd` and kills it if it has not ended within `secs` (a hang is a failure here,
+/// not a stuck test run).
+fn run_bounded(mut cmd: std::process::Command, secs: u64) -> Run {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {secs} s: it hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+}
+
+#[cfg(unix)]
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+#[cfg(unix)]
+#[test]
+fn dotenv_refuses_a_fifo_or_a_symlink_and_leaves_it_as_it_was() {
+    let w = World::new();
+    w.set_up();
+    let dir = scratch(&w, "targets");
+    let fifo = dir.join("fifo.env");
+    mkfifo(&fifo);
+    let real = dir.join("real.env");
+    std::fs::write(&real, "KEEP=1\n").expect("write");
+    let link = dir.join("link.env");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    for (target, kind) in [(&fifo, "a FIFO"), (&link, "a symbolic link")] {
+        let mut cmd = w.command(&["env", "--dotenv", target.to_str().expect("utf-8")]);
+        cmd.current_dir(&dir);
+        let run = run_bounded(cmd, 30);
+        let problems = cli_support::check_failure(&run, 2, kind);
+        assert!(problems.is_empty(), "{problems:?}\n{}", run.stderr);
+        assert!(run.stderr.contains("--format dotenv"), "{}", run.stderr);
+    }
+    assert!(is_fifo(&fifo), "the FIFO is still a FIFO");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&real).expect("real"), "KEEP=1\n");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_shared_config_dir_is_refused_and_never_chmod_ed() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let app = w.create_app();
+    let shared = scratch(&w, "shared-tmp");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let mut cmd = w.command(&w.init_args(&app));
+    cmd.env("KITE_SETUP_CONFIG_DIR", &shared);
+    let run = run_command(cmd, &format!("{}\n", app.api_secret));
+    let problems = cli_support::check_failure(&run, 1, "is not private");
+    assert!(problems.is_empty(), "{problems:?}\n{}", run.stderr);
+    assert!(run.stderr.contains("chmod go-w"), "{}", run.stderr);
+    let mode = std::fs::metadata(&shared)
+        .expect("dir")
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o1777, "the shared directory was chmod-ed");
+    assert_eq!(
+        std::fs::read_dir(&shared).expect("dir").count(),
+        0,
+        "nothing written there"
+    );
+    // A readable (not writable) existing dir is used as it is: not chmod-ed to 0700.
+    let open = scratch(&w, "readable-config");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut cmd = w.command(&w.init_args(&app));
+    cmd.env("KITE_SETUP_CONFIG_DIR", &open);
+    run_command(cmd, &format!("{}\n", app.api_secret)).expect(0);
+    let mode = std::fs::metadata(&open).expect("dir").permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_non_utf8_config_file_is_one_clear_error_not_a_hang() {
+    let w = World::new();
+    w.set_up();
+    let config = w.config_dir.join("config.toml");
+    let good = std::fs::read(&config).expect("config");
+    std::fs::remove_file(&config).expect("rm");
+    mkfifo(&config);
+    for args in [&["status"][..], &["token"], &["doctor"]] {
+        let run = run_bounded(w.command(args), 30);
+        if args == ["doctor"] {
+            assert_eq!(run.code, 1, "{}", run.stderr);
+            assert!(run.stderr.contains("is a FIFO"), "{}", run.stderr);
+        } else {
+            let problems = cli_support::check_failure(&run, 1, "is a FIFO (named pipe)");
+            assert!(
+                problems.is_empty(),
+                "{args:?}: {problems:?}\n{}",
+                run.stderr
+            );
+        }
+    }
+    assert!(is_fifo(&config), "left as it was");
+    std::fs::remove_file(&config).expect("rm");
+    let mut bad = good.clone();
+    bad.extend_from_slice(b"\n# \xff\xfe\n");
+    std::fs::write(&config, &bad).expect("write");
+    let run = run_bounded(w.command(&["status"]), 30);
+    let problems = cli_support::check_failure(&run, 1, "not UTF-8");
+    assert!(problems.is_empty(), "{problems:?}\n{}", run.stderr);
+    assert_eq!(std::fs::read(&config).expect("config"), bad, "unchanged");
 }

@@ -243,6 +243,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
 fn config_modes(ctx: &Ctx<'_>) -> Probe {
     #[cfg(unix)]
     {
+        use std::os::unix::fs::MetadataExt;
         let path = ctx.config.path();
         let Some((fm, dm)) = ctx.config.modes() else {
             return probe(
@@ -252,13 +253,51 @@ fn config_modes(ctx: &Ctx<'_>) -> Probe {
                 None,
             );
         };
+        // Another owner, or a directory others can write to: not private whatever the
+        // permission bits of the file say.
+        let me = rustix::process::geteuid().as_raw();
+        let dir_problem = std::fs::metadata(&ctx.config.dir)
+            .ok()
+            .and_then(|m| crate::profile::dir_problem(m.mode(), m.uid(), me));
+        let file_owner = std::fs::metadata(&path)
+            .ok()
+            .map(|m| m.uid())
+            .filter(|&uid| uid != me);
+        if let Some(why) = dir_problem {
+            return probe(
+                "config",
+                Verdict::Fail,
+                format!(
+                    "the directory {} is not private: {why}",
+                    ctx.config.dir.display()
+                ),
+                Some(format!(
+                    "move the profiles to a directory only you own and can write (set KITE_SETUP_CONFIG_DIR), or fix {} (`chown`, `chmod go-w`)",
+                    ctx.config.dir.display()
+                )),
+            );
+        }
+        if let Some(uid) = file_owner {
+            return probe(
+                "config",
+                Verdict::Fail,
+                format!(
+                    "{} is owned by user id {uid}, not by you ({me})",
+                    path.display()
+                ),
+                Some(format!(
+                    "check who wrote it, then `chown` it or run `kite-setup{} init` again",
+                    ctx.flags_prefix()
+                )),
+            );
+        }
         // No permission bits for group or others (the low six bits).
         if (fm | dm).trailing_zeros() >= 6 {
             probe(
                 "config",
                 Verdict::Pass,
                 format!(
-                    "{} is private (file {fm:o}, directory {dm:o})",
+                    "{} is private (file {fm:o}, directory {dm:o}, owned by you)",
                     path.display()
                 ),
                 None,

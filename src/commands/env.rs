@@ -57,6 +57,17 @@ pub fn run(
         ));
     }
     if let Some(path) = &args.dotenv {
+        // Only a regular file (or a new one): a rename would replace a FIFO, a symlink or
+        // a device such as /dev/stdout with a file holding the secrets.
+        if let Err(e) = crate::profile::check_writable_target(path) {
+            return Err(Error::usage(
+                e.to_string(),
+                format!(
+                    "--dotenv writes a regular file only; to print the variables instead use `kite-setup{} env --format dotenv`",
+                    ctx.flags_prefix()
+                ),
+            ));
+        }
         if !args.force && in_git_worktree_unignored(path) == Some(true) {
             return Err(Error::usage(
                 format!(
