@@ -120,8 +120,13 @@ fn harden_process() {
     let _ = ctrlc::set_handler(|| interrupted_exit(exit::INTERRUPTED));
 }
 
-/// Shows the cursor again, says what is true, and exits with `code`.
+/// How long an interrupted run waits for its keyring probe entry to be deleted.
+const PROBE_CLEANUP_WAIT: Duration = Duration::from_secs(2);
+
+/// Deletes a keyring probe entry in flight, shows the cursor again, says what is true,
+/// and exits with `code`.
 fn interrupted_exit(code: u8) -> ! {
+    crate::store::backends::remove_interrupted_probe(PROBE_CLEANUP_WAIT);
     let mut err = std::io::stderr();
     let _ = write!(err, "\x1b[?25h\n{INTERRUPTED_LINE}\n");
     let _ = err.flush();

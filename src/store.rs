@@ -74,6 +74,12 @@ pub trait Store: Send + Sync {
     fn delete(&self, entry: &str) -> Result<bool, StoreError>;
     /// What this store is, for messages and `status` ("Secret Service", ...).
     fn describe(&self) -> String;
+    /// The names of kite-setup's entries that start with `prefix` (for cleaning up stale
+    /// probe entries), or `None` when this store cannot list them.
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let _ = prefix;
+        Ok(None)
+    }
 }
 
 /// The entries of one profile. Sandbox profiles are filed under `sandbox/` so they can
@@ -250,6 +256,19 @@ impl Store for MemoryStore {
 
     fn describe(&self) -> String {
         "memory store".into()
+    }
+
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        self.check()?;
+        Ok(Some(
+            self.entries
+                .lock()
+                .expect("lock")
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect(),
+        ))
     }
 }
 

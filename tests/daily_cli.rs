@@ -999,3 +999,35 @@ fn a_fifo_or_non_utf8_config_file_is_one_clear_error_not_a_hang() {
     assert!(problems.is_empty(), "{problems:?}\n{}", run.stderr);
     assert_eq!(std::fs::read(&config).expect("config"), bad, "unchanged");
 }
+
+#[test]
+fn doctor_removes_probe_entries_that_killed_probes_left_behind() {
+    let w = World::new();
+    w.set_up();
+    // What a probe killed with -9 leaves: its process (here: a pid no process has) in the
+    // name; and an older kite-setup's name with no process in it.
+    w.keyring
+        .store("_probe/2000000000-0123456789abcdef", "kite-setup-probe-x");
+    w.keyring
+        .store("_probe/fedcba9876543210", "kite-setup-probe-y");
+    let run = w.run(&["doctor"], "");
+    assert!(
+        run.stderr
+            .contains("removed 2 probe entries left by interrupted runs"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        w.keyring
+            .lookup("_probe/2000000000-0123456789abcdef")
+            .is_none()
+    );
+    assert!(w.keyring.lookup("_probe/fedcba9876543210").is_none());
+    assert!(
+        w.keyring.lookup("sandbox/default/app").is_some(),
+        "the profile's entries stay"
+    );
+    // Nothing left to remove: no such line.
+    let again = w.run(&["doctor"], "");
+    assert!(!again.stderr.contains("probe entr"), "{}", again.stderr);
+}

@@ -75,7 +75,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
         .or(meta.as_ref().map(|m| m.store))
         .unwrap_or(StoreChoice::Auto);
     let opened = ctx.stores.open(choice).and_then(|(s, _)| {
-        crate::store::backends::probe(s.as_ref())?;
+        crate::store::backends::probe(&s)?;
         Ok(s)
     });
     let store = match opened {
@@ -86,6 +86,25 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 format!("write/read/delete round trip in the {} works", s.describe()),
                 None,
             ));
+            // Entries left by probes that were killed before they could delete them.
+            match crate::store::backends::remove_stale_probes(s.as_ref()) {
+                Ok(Some(n)) if n > 0 => probes.push(probe(
+                    "stale probes",
+                    Verdict::Info,
+                    format!(
+                        "removed {n} probe entr{} left by interrupted runs",
+                        if n == 1 { "y" } else { "ies" }
+                    ),
+                    None,
+                )),
+                Ok(_) => {}
+                Err(e) => probes.push(probe(
+                    "stale probes",
+                    Verdict::Warn,
+                    format!("could not look for probe entries left by interrupted runs: {e}"),
+                    Some(e.hint()),
+                )),
+            }
             Some(s)
         }
         Err(e) => {

@@ -125,7 +125,7 @@ pub fn run(
 fn preflight_store(ctx: &Ctx<'_>) -> Result<Arc<dyn Store>, Error> {
     let choice = ctx.store_flag.unwrap_or(StoreChoice::Auto);
     let (store, _) = ctx.stores.open(choice)?;
-    crate::store::backends::probe(store.as_ref())?;
+    crate::store::backends::probe(&store)?;
     ctx.ui.ok(format!("Keyring works ({})", store.describe()));
     Ok(store)
 }
@@ -668,7 +668,7 @@ fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
         let (s, _) = ctx
             .stores
             .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?;
-        crate::store::backends::probe(s.as_ref())?;
+        crate::store::backends::probe(&s)?;
         s
     };
     let mut draft = Draft {

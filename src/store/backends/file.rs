@@ -101,6 +101,13 @@ impl Store for FileStore {
     fn describe(&self) -> String {
         format!("plaintext file {}", self.path.display())
     }
+
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let map = self.load("list entries")?;
+        Ok(Some(
+            map.into_keys().filter(|k| k.starts_with(prefix)).collect(),
+        ))
+    }
 }
 
 #[cfg(test)]
