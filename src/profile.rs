@@ -195,12 +195,26 @@ fn io_err(op: &str, path: &Path, e: &std::io::Error) -> ConfigError {
     }
 }
 
-/// Makes sure `dir` exists and is private. A missing one is created (parents as the
-/// umask says) and made 0700; an existing one is never chmod-ed (it may be shared, such
-/// as `/tmp`), only checked with [`check_private_dir`].
+/// Makes sure `dir` exists and is private. A missing one is created and made 0700, and so
+/// are missing parents (as the XDG base directory rules ask; the sandbox-only store in
+/// `<config>/sandbox-store` would otherwise leave the config dir itself 0755); an
+/// existing one is never chmod-ed (it may be shared, such as `/tmp`), only checked with
+/// [`check_private_dir`].
 pub fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| io_err("create", parent, &e))?;
+    if let Some(parent) = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(parent)
+            .map_err(|e| io_err("create", parent, &e))?;
     }
     match fs::create_dir(dir) {
         Ok(()) => {
@@ -483,12 +497,19 @@ mod tests {
             .save(&Config::default())
             .unwrap();
         assert_eq!(mode(&shared), 0o755);
-        // A missing one is created 0700 (parents included).
+        // A missing one is created 0700, missing parents too (existing ones untouched).
         let fresh = tmp.path().join("a/b/kite-setup");
         ConfigFile::new(fresh.clone())
             .save(&Config::default())
             .unwrap();
         assert_eq!(mode(&fresh), 0o700);
+        assert_eq!(mode(&tmp.path().join("a/b")), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700);
+        assert_eq!(mode(&shared), 0o755);
+        // A store in a subdirectory of a missing config dir leaves the config dir 0700.
+        let config = tmp.path().join("cfg2");
+        create_private_dir(&config.join("sandbox-store")).unwrap();
+        assert_eq!(mode(&config), 0o700);
     }
 
     #[test]
