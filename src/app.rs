@@ -18,7 +18,7 @@ use url::Url;
 use crate::cli::{Cli, Command, GlobalArgs, StoreChoice};
 use crate::clock::SystemClock;
 use crate::commands::{self, Ctx, SandboxControl, StoreProvider};
-use crate::error::{Error, exit};
+use crate::error::{Error, RunFlags, exit};
 use crate::kite::Endpoints;
 use crate::kite::client::HttpKite;
 use crate::profile::ConfigFile;
@@ -61,7 +61,12 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            render_error(&e, cli.global.verbose);
+            let flags = RunFlags::new(
+                &cli.global.profile,
+                cli.global.sandbox,
+                cli.global.sandbox_url.as_deref(),
+            );
+            render_error(&e, cli.global.verbose, &flags);
             ExitCode::from(e.exit_code())
         }
     }
@@ -144,14 +149,14 @@ fn restore_core_limit() {
 
 /// `error:` and `hint:` lines; with `-v`, also the typed error as the code sees it (its
 /// `Debug` form: secrets inside are `Secret`s and print as `[REDACTED]`).
-fn render_error(e: &Error, verbose: u8) {
+fn render_error(e: &Error, verbose: u8, flags: &RunFlags) {
     let mut err = std::io::stderr().lock();
     if matches!(e, Error::Interrupted) {
         let _ = writeln!(err, "\n{INTERRUPTED_LINE}");
         return;
     }
     let _ = writeln!(err, "error: {e}");
-    if let Some(hint) = e.hint() {
+    if let Some(hint) = e.hint(flags) {
         let _ = writeln!(err, "hint: {hint}");
     }
     if verbose > 0 {
@@ -430,6 +435,7 @@ fn with_context<T>(
     let ctx = Ctx {
         profile: global.profile.clone(),
         sandbox: sandbox.is_some(),
+        sandbox_url: global.sandbox_url.clone(),
         interactive,
         json: global.json,
         store_flag: global.store,

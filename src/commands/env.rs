@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::cli::{EnvArgs, EnvFormat};
-use crate::error::Error;
+use crate::error::{Error, Fix};
 use crate::secret::Secret;
 
 use super::Ctx;
@@ -50,10 +50,10 @@ pub fn run(
     {
         return Err(Error::failed(
             format!("{name} cannot be written to a dotenv file: {why}"),
-            format!(
-                "use `kite-setup{flags} exec -- CMD`, or `kite-setup{flags} env --format sh|fish|json`",
-                flags = ctx.flags_prefix()
-            ),
+            Fix::text("use ")
+                .and_run("exec -- CMD")
+                .and(", or ")
+                .and_run("env --format sh|fish|json"),
         ));
     }
     if let Some(path) = &args.dotenv {
@@ -62,10 +62,10 @@ pub fn run(
         if let Err(e) = crate::profile::check_writable_target(path) {
             return Err(Error::usage(
                 e.to_string(),
-                format!(
-                    "--dotenv writes a regular file only; to print the variables instead use `kite-setup{} env --format dotenv`",
-                    ctx.flags_prefix()
-                ),
+                Fix::text(
+                    "--dotenv writes a regular file only; to print the variables instead use ",
+                )
+                .and_run("env --format dotenv"),
             ));
         }
         if !args.force && in_git_worktree_unignored(path) == Some(true) {

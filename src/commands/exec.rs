@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::process::Command;
 
 use crate::cli::ExecArgs;
-use crate::error::Error;
+use crate::error::{Error, Fix};
 
 use super::Ctx;
 use super::env::{ACCESS_TOKEN, API_KEY, API_SECRET, variables};
@@ -33,10 +33,7 @@ pub fn run(
     let (program, rest) = args.command.split_first().ok_or_else(|| {
         Error::usage(
             "no command to run",
-            format!(
-                "put the command after --, e.g. `kite-setup{} exec -- python bot.py`",
-                ctx.flags_prefix()
-            ),
+            Fix::text("put the command after --, e.g. ").and_run("exec -- python bot.py"),
         )
     })?;
     let vars = variables(ctx, args.with_secret, args.allow_expired)?;
@@ -68,19 +65,20 @@ fn run_child(mut cmd: Command, program: &OsString, before_exec: &dyn Fn()) -> Re
 }
 
 fn spawn_error(e: &std::io::Error, program: &OsString) -> Error {
+    use crate::error::Kind;
     let name = program.to_string_lossy();
     if e.kind() == std::io::ErrorKind::NotFound {
-        Error::Exec {
-            message: format!("command not found: {name}"),
-            hint: "check the command name and your PATH".into(),
-            code: crate::error::exit::NOT_FOUND,
-        }
+        Error::said(
+            Kind::CommandNotFound,
+            format!("command not found: {name}"),
+            "check the command name and your PATH",
+        )
     } else {
-        Error::Exec {
-            message: format!("cannot run {name}: {e}"),
-            hint: "check that the file is a program and executable (`chmod +x`)".into(),
-            code: crate::error::exit::CANNOT_EXECUTE,
-        }
+        Error::said(
+            Kind::CannotExecute,
+            format!("cannot run {name}: {e}"),
+            "check that the file is a program and executable (`chmod +x`)",
+        )
     }
 }
 

@@ -57,9 +57,9 @@ pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
 pub fn warn_if_dies_soon(ctx: &Ctx<'_>, s: &StoredSession) {
     if s.dies_soon(ctx.clock.now()) {
         ctx.ui.warn(format!(
-            "this token dies at 06:00 IST, {}: log in again after 06:00 IST with `kite-setup{} login` for today's token",
+            "this token dies at 06:00 IST, {}: log in again after 06:00 IST with {} for today's token",
             humanize_until(s.time_left(ctx.clock.now())),
-            ctx.flags_prefix()
+            ctx.render(&crate::error::Fix::run("login"))
         ));
     }
 }

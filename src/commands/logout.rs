@@ -2,7 +2,7 @@
 //! `kite-setup remove` (revoke, delete the keyring entries and the metadata).
 
 use crate::cli::RemoveArgs;
-use crate::error::Error;
+use crate::error::{Error, Fix};
 use crate::kite::KiteError;
 use crate::store::{Store, load_app, load_session};
 
@@ -52,14 +52,14 @@ pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
             "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
         ),
         Revoked::Failed(e) => {
-            let hint = format!(
-                "{}; the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
-                e.hint()
-            );
+            let fix = e.fix().also(Fix::text(
+                "the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
+            ));
             return Err(Error::failed(
                 format!("could not revoke the access token at Kite: {e}"),
-                hint,
-            ));
+                fix,
+            )
+            .caused_by(e));
         }
     }
     store.delete(&ctx.entries().session())?;
@@ -71,13 +71,10 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
     let meta = ctx.require_profile()?;
     if !args.yes {
         if !ctx.interactive {
-            return Err(Error::usage(
-                format!(
-                    "removing profile {} needs confirmation",
-                    ctx.profile_label()
-                ),
-                "pass --yes to remove it without a prompt",
-            ));
+            return Err(Error::NeedsConfirmation {
+                action: format!("removing profile {}", ctx.profile_label()),
+                fix: Fix::text("pass --yes to remove it without a prompt"),
+            });
         }
         let sure = ctx.prompter.confirm(
             &format!(

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::cli::StoreChoice;
 use crate::clock::Clock;
-use crate::error::Error;
+use crate::error::{Error, Fix, RunFlags};
 use crate::kite::{Endpoints, Kite};
 use crate::profile::{ConfigFile, ProfileMeta};
 use crate::prompt::Prompter;
@@ -29,17 +29,6 @@ use crate::redirect::{Browser, WaitUi};
 use crate::session::StoredSession;
 use crate::store::{AppCredentials, Entries, Store, StoreError};
 use crate::ui::Ui;
-
-/// ` --sandbox --profile NAME` as needed to name `profile` in a hint: the flags a person
-/// must repeat for the suggested command to act on the same profile.
-pub fn flags_for(sandbox: bool, profile: &str) -> String {
-    let sandbox_flag = if sandbox { " --sandbox" } else { "" };
-    if profile == "default" {
-        sandbox_flag.to_string()
-    } else {
-        format!("{sandbox_flag} --profile {profile}")
-    }
-}
 
 /// Opens the secret store a profile uses; the real one remembers what it opened.
 pub trait StoreProvider {
@@ -66,6 +55,8 @@ pub trait SandboxControl {
 pub struct Ctx<'a> {
     pub profile: String,
     pub sandbox: bool,
+    /// `--sandbox-url` when given: suggested commands repeat it.
+    pub sandbox_url: Option<String>,
     /// A person can be asked (a terminal, and no --no-input).
     pub interactive: bool,
     pub json: bool,
@@ -146,15 +137,9 @@ impl Ctx<'_> {
         config
             .get(&self.profile, self.sandbox)
             .cloned()
-            .ok_or_else(|| {
-                Error::login_needed(
-                    format!(
-                        "no profile {:?} is set up{}",
-                        self.profile,
-                        if self.sandbox { " in the sandbox" } else { "" }
-                    ),
-                    format!("run `kite-setup{} init` first", self.flags_prefix()),
-                )
+            .ok_or_else(|| Error::NoProfile {
+                profile: self.profile.clone(),
+                sandbox: self.sandbox,
             })
     }
 
@@ -166,14 +151,8 @@ impl Ctx<'_> {
 
     /// The app credentials, or "login needed".
     pub fn require_app(&self, store: &dyn Store) -> Result<AppCredentials, Error> {
-        crate::store::load_app(store, &self.entries())?.ok_or_else(|| {
-            let flags = self.flags_prefix();
-            Error::login_needed(
-                format!("no api_key/api_secret stored for profile {}", self.profile_label()),
-                format!(
-                    "run `kite-setup{flags} init` to set them up (or `kite-setup{flags} regenerate` if the secret was lost)"
-                ),
-            )
+        crate::store::load_app(store, &self.entries())?.ok_or_else(|| Error::NoAppCredentials {
+            label: self.profile_label(),
         })
     }
 
@@ -188,39 +167,34 @@ impl Ctx<'_> {
         let now = self.clock.now();
         match crate::store::load_session(store, &self.entries())? {
             Some(s) if s.is_valid_at(now) => Ok(s),
-            Some(s) => Err(Error::login_needed(
-                format!(
-                    "the access token expired at {} IST",
-                    crate::session::format_ist(s.expires_at)
-                ),
-                self.login_hint(),
-            )),
-            None => Err(Error::login_needed(
-                "no access token for today",
-                self.login_hint(),
-            )),
+            Some(s) => Err(Error::NoValidToken {
+                expired_at: Some(crate::session::format_ist(s.expires_at)),
+            }),
+            None => Err(Error::NoValidToken { expired_at: None }),
         }
     }
 
-    /// ` --sandbox --profile NAME` as needed to repeat this run's choices in a hint.
-    pub fn flags_prefix(&self) -> String {
-        flags_for(self.sandbox, &self.profile)
+    /// The flags a suggested command must repeat to act on this run's profile.
+    pub fn flags(&self) -> RunFlags {
+        RunFlags::new(&self.profile, self.sandbox, self.sandbox_url.as_deref())
     }
 
-    /// `run kite-setup login` with this run's profile and sandbox flags.
-    pub fn login_hint(&self) -> String {
-        format!(
-            "run `kite-setup{} login` (tokens die at 06:00 IST every day)",
-            self.flags_prefix()
-        )
+    /// `kite-setup FLAGS ARGS` with this run's flags, for text that names a command.
+    pub fn command(&self, args: &str) -> String {
+        self.flags().command(args)
+    }
+
+    /// A fix as this run's person reads it: the one renderer, with this run's flags.
+    pub fn render(&self, fix: &Fix) -> String {
+        fix.render(&self.flags())
     }
 
     /// Tells the person about an interrupted rotation, if one is pending.
     pub fn mention_pending_rotation(&self, store: &dyn Store) {
         if let Ok(Some(_)) = store.get(&self.entries().pending()) {
             self.ui.warn(format!(
-                "a secret rotation was interrupted: run `kite-setup{} regenerate --resume` to finish it (or --abort)",
-                self.flags_prefix()
+                "a secret rotation was interrupted: run `{}` to finish it (or --abort)",
+                self.command("regenerate --resume")
             ));
         }
     }

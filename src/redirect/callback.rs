@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::error::{Fix, RunFlags};
 use url::Url;
 
 use super::target::RedirectTarget;
@@ -63,13 +64,21 @@ pub enum CallbackError {
 }
 
 impl CallbackError {
+    /// The fix as a run of the default live profile would read it (tests; commands
+    /// render `fix()` with their run's flags).
     pub fn hint(&self) -> String {
+        self.fix().render(&RunFlags::default())
+    }
+
+    pub fn fix(&self) -> Fix {
         match self {
             Self::Unrecognized => "copy the whole address from the browser's address bar after logging in (it starts with your redirect URL)".into(),
-            Self::WrongUrl { expected, .. } => format!(
+            Self::WrongUrl { expected, .. } => Fix::text(format!(
                 "paste the address the browser landed on after the login; it should start with {expected} (if it does not, the app's registered redirect URL differs from this profile's)"
-            ),
-            Self::Cancelled => "run `kite-setup login` again and authorise the app on Kite".into(),
+            )),
+            Self::Cancelled => Fix::text("run ")
+                .and_run("login")
+                .and(" again and authorise the app on Kite"),
             Self::NonceMismatch => "this URL belongs to another login attempt; use the URL from the login page kite-setup opened just now".into(),
             Self::NotSuccess => "log in again; if Kite shows an error page, read it (e.g. the client ID is not enabled for this app)".into(),
             Self::MissingToken | Self::BadToken => "copy the whole address from the browser's address bar, unchanged, right after the login".into(),
