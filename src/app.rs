@@ -495,6 +495,13 @@ impl StoreProvider for RealStores<'_> {
         if let Some(hit) = self.cache.borrow().get(&choice) {
             return Ok(hit.clone());
         }
+        if choice == StoreChoice::SandboxFile && !self.sandbox {
+            // Only a sandbox profile can have recorded it; a live one never uses it.
+            return Err(StoreError::Unavailable {
+                backend: "sandbox-only file store".into(),
+                detail: "it holds sandbox profiles only".into(),
+            });
+        }
         let opened = match crate::store::backends::open_store(
             choice,
             &self.config_dir,
@@ -502,13 +509,17 @@ impl StoreProvider for RealStores<'_> {
         ) {
             Ok(s) => (Arc::from(s), choice),
             Err(StoreError::Unavailable { .. }) if self.sandbox && choice == StoreChoice::Auto => {
-                let dir = self.config_dir.join("sandbox-store");
-                let s = crate::store::backends::open_store(StoreChoice::File, &dir, self.timeout)?;
+                // Recorded as its own choice, so later commands open this same file.
+                let fallback = StoreChoice::SandboxFile;
+                let s =
+                    crate::store::backends::open_store(fallback, &self.config_dir, self.timeout)?;
                 self.ui.warn(format!(
                     "No OS keyring here: sandbox secrets go to a plaintext file in {} (sandbox only; live profiles never do this)",
-                    dir.display()
+                    self.config_dir.join(crate::store::backends::SANDBOX_STORE_DIR).display()
                 ));
-                (Arc::from(s), StoreChoice::File)
+                let opened: OpenedStore = (Arc::from(s), fallback);
+                self.cache.borrow_mut().insert(fallback, opened.clone());
+                opened
             }
             Err(e) => return Err(e),
         };

@@ -86,6 +86,12 @@ pub enum StoreChoice {
     Keyutils,
     /// A plaintext file with mode 0600 in the config directory (explicit choice only).
     File,
+    /// The sandbox-only plaintext file in `<config>/sandbox-store`, which sandbox mode falls
+    /// back to when there is no OS keyring. Never a `--store` value: it is recorded by
+    /// that fallback so later commands open the same file.
+    #[value(skip)]
+    #[serde(rename = "sandbox-file")]
+    SandboxFile,
 }
 
 impl StoreChoice {
@@ -95,6 +101,7 @@ impl StoreChoice {
             StoreChoice::Auto => "auto",
             StoreChoice::Keyutils => "keyutils",
             StoreChoice::File => "file",
+            StoreChoice::SandboxFile => "sandbox-file",
         }
     }
 }

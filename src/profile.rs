@@ -420,6 +420,24 @@ mod tests {
     }
 
     #[test]
+    fn the_sandbox_only_file_store_is_recorded_as_its_own_choice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = ConfigFile::new(tmp.path().join("cfg"));
+        let mut c = Config::default();
+        c.sandbox_profiles.insert(
+            "default".into(),
+            ProfileMeta {
+                store: StoreChoice::SandboxFile,
+                ..meta()
+            },
+        );
+        f.save(&c).unwrap();
+        let text = fs::read_to_string(f.path()).unwrap();
+        assert!(text.contains("store = \"sandbox-file\""), "{text}");
+        assert_eq!(f.load().unwrap(), c);
+    }
+
+    #[test]
     fn corrupt_file_is_a_typed_error() {
         let tmp = tempfile::tempdir().unwrap();
         let f = ConfigFile::new(tmp.path().to_path_buf());

@@ -194,10 +194,12 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
             ", NOT verified (--skip-verify)"
         }
     ));
-    let store_note = if matches!(r.meta.store, crate::cli::StoreChoice::File) {
-        "  (plaintext file: chosen with --store file)"
-    } else {
-        ""
+    let store_note = match r.meta.store {
+        crate::cli::StoreChoice::File => "  (plaintext file: chosen with --store file)",
+        crate::cli::StoreChoice::SandboxFile => {
+            "  (plaintext file: sandbox only, no OS keyring here)"
+        }
+        _ => "",
     };
     ctx.ui
         .say(format!("    store       {}{store_note}", r.store));

@@ -21,6 +21,9 @@ pub use file::FileStore;
 pub use keyutils::KeyutilsStore;
 pub use os::KeyringStore;
 
+/// The directory (inside the config dir) of the sandbox-only file store.
+pub const SANDBOX_STORE_DIR: &str = "sandbox-store";
+
 /// Opens the store the user chose. `Auto` connects to the OS credential store now (once
 /// per process, under `timeout`), so an unavailable or hung keyring is reported here.
 pub fn open_store(
@@ -31,6 +34,9 @@ pub fn open_store(
     match choice {
         StoreChoice::Auto => Ok(Box::new(KeyringStore::connect(timeout)?)),
         StoreChoice::File => Ok(Box::new(FileStore::new(config_dir))),
+        StoreChoice::SandboxFile => Ok(Box::new(FileStore::new(
+            &config_dir.join(SANDBOX_STORE_DIR),
+        ))),
         #[cfg(target_os = "linux")]
         StoreChoice::Keyutils => Ok(Box::new(KeyutilsStore::new())),
         #[cfg(not(target_os = "linux"))]
