@@ -1035,3 +1035,80 @@ fn doctor_removes_probe_entries_that_killed_probes_left_behind() {
     let again = w.run(&["doctor"], "");
     assert!(!again.stderr.contains("probe entr"), "{}", again.stderr);
 }
+
+#[test]
+fn doctor_checks_the_profile_not_only_the_machine() {
+    let w = World::new();
+    w.set_up();
+    let ok = w.run(&["doctor"], "").expect(0);
+    assert!(ok.stderr.contains("[ok  ] credentials"), "{}", ok.stderr);
+    assert!(
+        ok.stderr
+            .contains("[ok  ] session          Kite accepts today's token"),
+        "{}",
+        ok.stderr
+    );
+    // The token revoked behind kite-setup's back: Kite is asked, and says no.
+    let session: serde_json::Value = serde_json::from_str(
+        &w.keyring
+            .lookup("sandbox/default/session")
+            .expect("session"),
+    )
+    .expect("json");
+    let app: serde_json::Value =
+        serde_json::from_str(&w.keyring.lookup("sandbox/default/app").expect("app")).expect("json");
+    let revoked = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .delete(format!(
+            "{}/session/token?api_key={}&access_token={}",
+            w.sandbox.api_url,
+            app["api_key"].as_str().expect("key"),
+            session["access_token"].as_str().expect("token")
+        ))
+        .header("X-Kite-Version", "3")
+        .send()
+        .expect("DELETE /session/token");
+    assert!(revoked.status().is_success());
+    let rejected = w.run(&["doctor"], "").expect(1);
+    assert!(
+        rejected
+            .stderr
+            .contains("[FAIL] session          Kite rejects the stored token"),
+        "{}",
+        rejected.stderr
+    );
+    assert!(
+        !rejected.stderr.contains("All checks passed"),
+        "{}",
+        rejected.stderr
+    );
+    // The credentials gone from the store the profile records.
+    let cleared = w
+        .keyring
+        .command("secret-tool")
+        .args([
+            "clear",
+            "service",
+            "kite-setup",
+            "username",
+            "sandbox/default/app",
+        ])
+        .status()
+        .expect("secret-tool");
+    assert!(cleared.success());
+    let missing = w.run(&["doctor"], "").expect(1);
+    assert!(
+        missing
+            .stderr
+            .contains("[FAIL] credentials      no api_key/api_secret stored"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        !missing.stderr.contains("All checks passed"),
+        "{}",
+        missing.stderr
+    );
+}

@@ -1,5 +1,8 @@
 //! `kite-setup doctor`: each probe with a verdict and, when something is wrong, the fix.
 //! Exits 1 when any probe fails. Network probes are bounded by the client's timeouts.
+//! Besides the machine (keyring, clock, Kite, port, files) it checks the profile: its
+//! credentials in the store it records, today's token (and Kite accepting it, when Kite
+//! answers) and no pending rotation, so "All checks passed" means the profile is usable.
 
 use std::path::PathBuf;
 
@@ -102,7 +105,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                     "stale probes",
                     Verdict::Warn,
                     format!("could not look for probe entries left by interrupted runs: {e}"),
-                    Some(e.hint()),
+                    Some(ctx.render(&e.fix())),
                 )),
             }
             Some(s)
@@ -119,7 +122,9 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
     };
 
     // Clock and API host.
-    match ctx.kite.server_time() {
+    let kite_answers = ctx.kite.server_time();
+    let kite_up = kite_answers.is_ok();
+    match kite_answers {
         Ok(server) => {
             let skew = ctx.clock.now().duration_since(server).as_secs();
             let verdict = if skew.abs() <= 30 {
@@ -217,6 +222,11 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
         ));
     }
 
+    // The profile itself: usable only with its credentials and today's token.
+    if let (Some(store), Some(_)) = (&store, &meta) {
+        profile_probes(ctx, store.as_ref(), kite_up, &mut probes);
+    }
+
     // Plaintext copies of the current credentials here.
     if let (Some(store), Some(_)) = (&store, &meta) {
         if let Ok(Some(app)) = load_app(store.as_ref(), &ctx.entries()) {
@@ -285,8 +295,116 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
         probes.push(probe("static IP", Verdict::Info, "since 1 April 2026 Kite needs a registered static IP to place orders; login and profile calls are not affected", None));
     }
 
-    report(ctx, &probes);
+    report(ctx, &probes, meta.is_some());
     Ok(u8::from(probes.iter().any(|p| p.verdict == Verdict::Fail)))
+}
+
+/// The profile's credentials in the store it records, and today's token: present, not
+/// expired, and accepted by Kite when Kite answers (one `GET /user/profile`).
+fn profile_probes(
+    ctx: &Ctx<'_>,
+    store: &dyn crate::store::Store,
+    kite_up: bool,
+    probes: &mut Vec<Probe>,
+) {
+    let entries = ctx.entries();
+    let app = match load_app(store, &entries) {
+        Ok(Some(app)) => {
+            probes.push(probe(
+                "credentials",
+                Verdict::Pass,
+                format!(
+                    "api_key {} and api_secret are in the {}",
+                    app.api_key.masked(),
+                    store.describe()
+                ),
+                None,
+            ));
+            app
+        }
+        Ok(None) => {
+            let e = Error::NoAppCredentials {
+                label: ctx.profile_label(),
+            };
+            probes.push(probe(
+                "credentials",
+                Verdict::Fail,
+                format!("{e} in the {} this profile records", store.describe()),
+                e.fix().map(|f| ctx.render(&f)),
+            ));
+            return;
+        }
+        Err(e) => {
+            probes.push(probe(
+                "credentials",
+                Verdict::Fail,
+                e.to_string(),
+                Some(ctx.render(&e.fix())),
+            ));
+            return;
+        }
+    };
+    let now = ctx.clock.now();
+    let session = match crate::store::load_session(store, &entries) {
+        Ok(Some(s)) if s.is_valid_at(now) => s,
+        Ok(found) => {
+            let e = Error::NoValidToken {
+                expired_at: found.map(|s| crate::session::format_ist(s.expires_at)),
+            };
+            probes.push(probe(
+                "session",
+                Verdict::Fail,
+                e.to_string(),
+                e.fix().map(|f| ctx.render(&f)),
+            ));
+            return;
+        }
+        Err(e) => {
+            probes.push(probe(
+                "session",
+                Verdict::Fail,
+                e.to_string(),
+                Some(ctx.render(&e.fix())),
+            ));
+            return;
+        }
+    };
+    let left = crate::session::humanize_until(session.time_left(now));
+    if !kite_up {
+        probes.push(probe(
+            "session",
+            Verdict::Warn,
+            format!("today's token is stored ({left}); not checked with Kite (unreachable)"),
+            None,
+        ));
+        return;
+    }
+    match ctx.kite.profile(&app.api_key, &session.access_token) {
+        Ok(_) if session.dies_soon(now) => probes.push(probe(
+            "session",
+            Verdict::Warn,
+            format!("Kite accepts today's token, but it dies at 06:00 IST, {left}"),
+            Some(ctx.render(&Fix::text("after 06:00 IST run ").and_run("login"))),
+        )),
+        Ok(p) => probes.push(probe(
+            "session",
+            Verdict::Pass,
+            format!("Kite accepts today's token for {} ({left})", p.user_id),
+            None,
+        )),
+        Err(e) if e.is_token_error() => probes.push(probe(
+            "session",
+            Verdict::Fail,
+            format!("Kite rejects the stored token: {e}"),
+            Some(ctx.render(&Fix::text("run ").and_run("login --force"))),
+        )),
+        Err(e) => probes.push(probe(
+            "session",
+            Verdict::Warn,
+            format!("today's token is stored ({left}); Kite could not check it: {e}"),
+            Some(ctx.render(&e.fix())),
+        )),
+    }
 }
 
 fn config_modes(ctx: &Ctx<'_>) -> Probe {
@@ -381,7 +499,9 @@ fn config_modes(ctx: &Ctx<'_>) -> Probe {
     }
 }
 
-fn report(ctx: &Ctx<'_>, probes: &[Probe]) {
+/// Each probe, then the verdict: "All checks passed" only for a profile that is set up
+/// (and, the probes having passed, usable now).
+fn report(ctx: &Ctx<'_>, probes: &[Probe], profile_set_up: bool) {
     if ctx.json {
         let list: Vec<_> = probes
             .iter()
@@ -404,8 +524,14 @@ fn report(ctx: &Ctx<'_>, probes: &[Probe]) {
         }
     }
     let failed = probes.iter().filter(|p| p.verdict == Verdict::Fail).count();
-    if failed == 0 {
+    if failed == 0 && profile_set_up {
         ctx.ui.ok("All checks passed");
+    } else if failed == 0 {
+        ctx.ui.ok(format!(
+            "The machine checks passed; profile {} is not set up yet: run {}",
+            ctx.profile_label(),
+            ctx.render(&Fix::run("init"))
+        ));
     } else {
         ctx.ui.warn(format!("{failed} check(s) failed"));
     }

@@ -1094,3 +1094,142 @@ fn status_exit_codes_and_no_secrets() {
     });
     assert!(err.contains("INTERRUPTED"), "{err}");
 }
+
+/// `doctor` over the fakes, in a scratch cwd/home with nothing to scan; (code, stderr).
+fn doctor(h: &Harness) -> (u8, String) {
+    let scratch = tempfile::tempdir().unwrap();
+    let env = super::doctor::DoctorEnv {
+        cwd: scratch.path().to_path_buf(),
+        home: Some(scratch.path().to_path_buf()),
+        histfile: None,
+        is_port_free: &|_| true,
+    };
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::default();
+    let (r, _, err) = with_ctx(h, &p, &b, false, "", |ctx| super::doctor::run(ctx, &env));
+    (r.unwrap(), err)
+}
+
+#[test]
+fn doctor_passes_only_for_a_usable_profile() {
+    let h = Harness::new("AB1234");
+    // No profile yet: the machine is fine, but that is not "all checks passed".
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("All checks passed"), "{err}");
+    assert!(
+        err.contains(
+            "The machine checks passed; profile default is not set up yet: run `kite-setup init`"
+        ),
+        "{err}"
+    );
+
+    set_up(&h, test_port());
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("[ok  ] credentials      api_key abcd…"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[ok  ] session          Kite accepts today's token for AB1234 (in 20 h 0 m)"),
+        "{err}"
+    );
+    assert!(err.contains("All checks passed"), "{err}");
+}
+
+#[test]
+fn doctor_fails_when_the_recorded_store_lacks_the_credentials() {
+    let h = Harness::new("AB1234");
+    set_up(&h, test_port());
+    h.store
+        .delete(&Entries::new("default", false).app())
+        .unwrap();
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("[FAIL] credentials      no api_key/api_secret stored for profile default in the memory store this profile records"),
+        "{err}"
+    );
+    assert!(err.contains("fix: run `kite-setup init`"), "{err}");
+    assert!(!err.contains("All checks passed"), "{err}");
+}
+
+#[test]
+fn doctor_fails_without_todays_token_or_when_kite_rejects_it() {
+    let h = Harness::new("AB1234");
+    set_up(&h, test_port());
+    let entries = Entries::new("default", false);
+    let session = crate::store::load_session(h.store.as_ref(), &entries)
+        .unwrap()
+        .unwrap();
+
+    // Kite no longer accepts the stored token.
+    h.kite
+        .profile_failures
+        .lock()
+        .unwrap()
+        .push_back(kite_error(
+            403,
+            "TokenException",
+            "Incorrect `api_key` or `access_token`.",
+        ));
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("[FAIL] session          Kite rejects the stored token"),
+        "{err}"
+    );
+    assert!(err.contains("fix: run `kite-setup login --force`"), "{err}");
+
+    // Expired (yesterday's token).
+    let mut old = session.clone();
+    old.expires_at = h
+        .now
+        .checked_sub(jiff::SignedDuration::from_hours(4))
+        .unwrap();
+    set_json_verified(h.store.as_ref(), &entries.session(), &old).unwrap();
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("[FAIL] session          the access token expired at"),
+        "{err}"
+    );
+    assert!(err.contains("`kite-setup login`"), "{err}");
+
+    // None at all.
+    h.store.delete(&entries.session()).unwrap();
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("[FAIL] session          no access token for today"),
+        "{err}"
+    );
+    assert!(!err.contains("All checks passed"), "{err}");
+}
+
+#[test]
+fn doctor_does_not_pass_a_token_kite_could_not_check_or_a_pending_rotation() {
+    let h = Harness::new("AB1234");
+    set_up(&h, test_port());
+    *h.kite.server_time_error.lock().unwrap() = Some(KiteError::Timeout {
+        host: "api.kite.trade".into(),
+        seconds: 15,
+    });
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "[warn] session          today's token is stored (in 20 h 0 m); not checked with Kite"
+        ),
+        "{err}"
+    );
+    *h.kite.server_time_error.lock().unwrap() = None;
+    h.store
+        .set(&Entries::new("default", false).pending(), &"{}".into())
+        .unwrap();
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("[FAIL] rotation"), "{err}");
+    assert!(err.contains("regenerate --resume"), "{err}");
+}
