@@ -24,7 +24,17 @@ pub fn variables(
     let creds = ctx.require_app(store.as_ref())?;
     let mut vars = vec![(API_KEY, creds.api_key.clone())];
     match ctx.require_session(store.as_ref()) {
-        Ok(s) => vars.push((ACCESS_TOKEN, s.access_token)),
+        Ok(s) => {
+            // Handed over all the same (it still works), but the script should know.
+            if s.dies_soon(ctx.clock.now()) {
+                ctx.ui.warn(format!(
+                    "the access token dies at 06:00 IST, {}: run {} after 06:00 IST for today's",
+                    crate::session::humanize_until(s.time_left(ctx.clock.now())),
+                    ctx.render(&Fix::run("login"))
+                ));
+            }
+            vars.push((ACCESS_TOKEN, s.access_token));
+        }
         Err(e) if allow_expired => ctx.ui.warn(format!("{e}; running without {ACCESS_TOKEN}")),
         Err(e) => return Err(e),
     }

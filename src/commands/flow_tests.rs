@@ -695,6 +695,33 @@ fn a_login_just_before_six_ist_warns_and_the_dying_token_is_replaced() {
 }
 
 #[test]
+fn env_hands_over_a_dying_token_with_a_warning() {
+    let mut h = Harness::new("AB1234");
+    h.now = "2026-11-26T00:26:00Z".parse().unwrap(); // 05:56 IST
+    h.kite = crate::testing::FakeKite::new("AB1234", h.now);
+    set_up(&h, test_port());
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::default();
+    let args = EnvArgs {
+        format: EnvFormat::Sh,
+        with_secret: false,
+        dotenv: None,
+        force: false,
+    };
+    let (r, out, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::env::run(ctx, &args, &|_| None)
+    });
+    assert_eq!(r.unwrap(), 0, "{err}");
+    assert!(out.contains("KITE_ACCESS_TOKEN="), "{out}");
+    assert!(
+        err.contains(
+            "the access token dies at 06:00 IST, in 4 m: run `kite-setup login` after 06:00 IST"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_token_that_has_expired_is_described_as_expired_not_in_expired() {
     let h = Harness::new("AB1234");
     let s = crate::session::StoredSession {
