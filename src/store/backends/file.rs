@@ -46,6 +46,13 @@ impl FileStore {
     }
 
     fn load(&self, op: &str) -> Result<Map, StoreError> {
+        // A FIFO or device would block the read (or never end): refused before opening.
+        match std::fs::metadata(&self.path) {
+            Ok(m) if !m.is_file() => {
+                return Err(self.failed(op, "it is not a regular file; move it away"));
+            }
+            _ => {}
+        }
         let mut text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
@@ -135,6 +142,24 @@ mod tests {
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&dir), 0o700);
             assert_eq!(mode(store.path()), 0o600);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_the_file_is_refused_not_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new(tmp.path());
+        let made = std::process::Command::new("mkfifo")
+            .arg(store.path())
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for err in [
+            store.get("p/app").unwrap_err(),
+            store.set("p/app", &Secret::from("x")).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("not a regular file"), "{err}");
         }
     }
 
