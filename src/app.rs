@@ -412,7 +412,6 @@ fn with_context<T>(
         config_dir: config.dir.clone(),
         sandbox: sandbox.is_some(),
         cache: RefCell::default(),
-        ui: &ui,
         timeout: keyring_timeout(),
     };
     let wait_ui = move || -> Box<dyn WaitUi> {
@@ -482,15 +481,14 @@ fn has_display() -> bool {
 type OpenedStore = (Arc<dyn Store>, StoreChoice);
 
 /// The real stores, opened once each per process.
-struct RealStores<'a> {
+struct RealStores {
     config_dir: PathBuf,
     sandbox: bool,
     cache: RefCell<HashMap<StoreChoice, OpenedStore>>,
-    ui: &'a Ui,
     timeout: Duration,
 }
 
-impl StoreProvider for RealStores<'_> {
+impl StoreProvider for RealStores {
     fn open(&self, choice: StoreChoice) -> Result<(Arc<dyn Store>, StoreChoice), StoreError> {
         if let Some(hit) = self.cache.borrow().get(&choice) {
             return Ok(hit.clone());
@@ -502,27 +500,25 @@ impl StoreProvider for RealStores<'_> {
                 detail: "it holds sandbox profiles only".into(),
             });
         }
-        let opened = match crate::store::backends::open_store(
-            choice,
-            &self.config_dir,
-            self.timeout,
-        ) {
-            Ok(s) => (Arc::from(s), choice),
-            Err(StoreError::Unavailable { .. }) if self.sandbox && choice == StoreChoice::Auto => {
-                // Recorded as its own choice, so later commands open this same file.
-                let fallback = StoreChoice::SandboxFile;
-                let s =
-                    crate::store::backends::open_store(fallback, &self.config_dir, self.timeout)?;
-                self.ui.warn(format!(
-                    "No OS keyring here: sandbox secrets go to a plaintext file in {} (sandbox only; live profiles never do this)",
-                    self.config_dir.join(crate::store::backends::SANDBOX_STORE_DIR).display()
-                ));
-                let opened: OpenedStore = (Arc::from(s), fallback);
-                self.cache.borrow_mut().insert(fallback, opened.clone());
-                opened
-            }
-            Err(e) => return Err(e),
-        };
+        let opened =
+            match crate::store::backends::open_store(choice, &self.config_dir, self.timeout) {
+                Ok(s) => (Arc::from(s), choice),
+                Err(StoreError::Unavailable { .. })
+                    if self.sandbox && choice == StoreChoice::Auto =>
+                {
+                    // Recorded as its own choice, so later commands open this same file.
+                    let fallback = StoreChoice::SandboxFile;
+                    let s = crate::store::backends::open_store(
+                        fallback,
+                        &self.config_dir,
+                        self.timeout,
+                    )?;
+                    let opened: OpenedStore = (Arc::from(s), fallback);
+                    self.cache.borrow_mut().insert(fallback, opened.clone());
+                    opened
+                }
+                Err(e) => return Err(e),
+            };
         self.cache.borrow_mut().insert(choice, opened.clone());
         Ok(opened)
     }

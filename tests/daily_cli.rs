@@ -1112,3 +1112,41 @@ fn doctor_checks_the_profile_not_only_the_machine() {
         missing.stderr
     );
 }
+
+#[test]
+fn a_keyring_profile_without_its_keyring_says_so_and_never_falls_back() {
+    let w = World::new();
+    w.set_up();
+    let gone = w.keyring.path().join("no-bus-here");
+    let bus = format!("unix:path={}", gone.display());
+    for args in [&["status"][..], &["exec", "--", "true"], &["token"]] {
+        let run = w.run_env(args, "", &[("DBUS_SESSION_BUS_ADDRESS", bus.as_str())]);
+        let problems = cli_support::check_failure(&run, 1, "is not available");
+        assert!(
+            problems.is_empty() || args == ["status"],
+            "{args:?}: {problems:?}\n{}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("no api_key/api_secret stored"),
+            "{args:?}: the secrets are in the keyring, not missing:\n{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("No OS keyring here"), "{}", run.stderr);
+    }
+    let doctor = w.run_env(
+        &["doctor"],
+        "",
+        &[("DBUS_SESSION_BUS_ADDRESS", bus.as_str())],
+    );
+    assert_eq!(doctor.code, 1, "{}", doctor.stderr);
+    assert!(
+        doctor.stderr.contains("[FAIL] keyring"),
+        "{}",
+        doctor.stderr
+    );
+    assert!(
+        !w.config_dir.join("sandbox-store").exists(),
+        "nothing written to the sandbox-only store"
+    );
+}

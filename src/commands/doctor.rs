@@ -73,11 +73,15 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
     };
 
     // Keyring round trip.
-    let choice = ctx
-        .store_flag
-        .or(meta.as_ref().map(|m| m.store))
-        .unwrap_or(StoreChoice::Auto);
-    let opened = ctx.stores.open(choice).and_then(|(s, _)| {
+    // A profile's own store (never a fallback in its place), or the one a new one gets.
+    let opened = match &meta {
+        Some(m) => ctx.open_recorded(m),
+        None => ctx
+            .stores
+            .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))
+            .map(|(s, _)| s),
+    }
+    .and_then(|s| {
         crate::store::backends::probe(&s)?;
         Ok(s)
     });

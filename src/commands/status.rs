@@ -123,8 +123,8 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         check_failed: None,
         store_failed: None,
     };
-    let store = match ctx.stores.open(ctx.store_flag.unwrap_or(meta.store)) {
-        Ok((s, _)) => s,
+    let store = match ctx.open_recorded(meta) {
+        Ok(s) => s,
         Err(e) => {
             r.store_failed = Some(e);
             return r;

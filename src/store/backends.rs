@@ -19,6 +19,7 @@ mod os;
 pub use file::FileStore;
 #[cfg(target_os = "linux")]
 pub use keyutils::KeyutilsStore;
+pub use os::BACKEND as OS_BACKEND;
 pub use os::KeyringStore;
 
 /// The directory (inside the config dir) of the sandbox-only file store.

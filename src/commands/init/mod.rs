@@ -13,7 +13,7 @@ mod wizard;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{InitArgs, Plan, StoreChoice};
+use crate::cli::{InitArgs, Plan};
 use crate::error::Error;
 use crate::profile::{ProfileMeta, validate_profile_name};
 use crate::secret::Secret;
@@ -129,8 +129,7 @@ pub fn run(
 /// The keyring round trip before any question: a secret that cannot be stored must not
 /// be typed.
 fn preflight_store(ctx: &Ctx<'_>) -> Result<Arc<dyn Store>, Error> {
-    let choice = ctx.store_flag.unwrap_or(StoreChoice::Auto);
-    let (store, _) = ctx.stores.open(choice)?;
+    let (store, _) = ctx.open_new_store()?;
     crate::store::backends::probe(&store)?;
     ctx.ui.ok(format!("Keyring works ({})", store.describe()));
     Ok(store)
@@ -187,9 +186,7 @@ fn step_store(
         let created_at = config
             .get(&ctx.profile, ctx.sandbox)
             .map_or(now, |m| m.created_at);
-        let (_, used_choice) = ctx
-            .stores
-            .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?;
+        let (_, used_choice) = ctx.open_new_store()?;
         config.profiles_mut(ctx.sandbox).insert(
             ctx.profile.clone(),
             ProfileMeta {
