@@ -18,12 +18,11 @@ pub fn variables(
     with_secret: bool,
     allow_expired: bool,
 ) -> Result<Vec<(&'static str, Secret)>, Error> {
-    let meta = ctx.require_profile()?;
-    let store = ctx.store_for(&meta)?;
-    ctx.mention_pending_rotation(store.as_ref());
-    let creds = ctx.require_app(store.as_ref())?;
+    let profile = ctx.open_profile()?;
+    ctx.mention_pending_rotation(profile.store());
+    let creds = profile.require_app()?;
     let mut vars = vec![(API_KEY, creds.api_key.clone())];
-    match ctx.require_session(store.as_ref()) {
+    match profile.require_session(ctx.clock.now()) {
         Ok(s) => {
             // Handed over all the same (it still works), but the script should know.
             if s.dies_soon(ctx.clock.now()) {

@@ -1,12 +1,11 @@
 //! `kite-setup logout` (revoke today's token at Kite, then forget it) and
 //! `kite-setup remove` (revoke, delete the keyring entries and the metadata).
 
+use super::Ctx;
+use super::handle::ProfileHandle;
 use crate::cli::RemoveArgs;
 use crate::error::{Error, Fix};
 use crate::kite::KiteError;
-use crate::store::{Store, load_app, load_session};
-
-use super::Ctx;
 
 /// What happened to the token at Kite.
 enum Revoked {
@@ -18,12 +17,11 @@ enum Revoked {
     Failed(KiteError),
 }
 
-fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
-    let entries = ctx.entries();
-    let Some(session) = load_session(store, &entries)? else {
+fn revoke(ctx: &Ctx<'_>, profile: &ProfileHandle) -> Result<Revoked, Error> {
+    let Some(session) = profile.session()? else {
         return Ok(Revoked::NothingStored);
     };
-    let Some(app) = load_app(store, &entries)? else {
+    let Some(app) = profile.app()? else {
         return Ok(Revoked::NoKey);
     };
     Ok(
@@ -36,9 +34,8 @@ fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
 }
 
 pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
-    let meta = ctx.require_profile()?;
-    let store = ctx.store_for(&meta)?;
-    match revoke(ctx, store.as_ref())? {
+    let profile = ctx.open_profile()?;
+    match revoke(ctx, &profile)? {
         Revoked::NothingStored => {
             ctx.ui
                 .say("No access token is stored for this profile; nothing to revoke.");
@@ -62,7 +59,7 @@ pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
             .caused_by(e));
         }
     }
-    store.delete(&ctx.entries().session())?;
+    profile.forget_session()?;
     ctx.ui.ok("Forgot the access token locally");
     Ok(0)
 }
@@ -89,8 +86,9 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
             return Ok(0);
         }
     }
-    let store = ctx.store_for(&meta)?;
-    match revoke(ctx, store.as_ref())? {
+    let profile = ctx.profile_handle(meta)?;
+    let store = profile.store();
+    match revoke(ctx, &profile)? {
         Revoked::NothingStored => {}
         Revoked::Done => ctx.ui.ok("Revoked the access token at Kite"),
         Revoked::AlreadyDead => ctx.ui.ok("Kite already rejects the access token"),
@@ -101,7 +99,7 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
             "Could not revoke the access token at Kite ({e}); it dies at 06:00 IST"
         )),
     }
-    let entries = ctx.entries();
+    let entries = &profile.entries;
     for (entry, what) in [
         (entries.session(), "access token"),
         (entries.pending(), "pending secret"),

@@ -6,6 +6,7 @@ pub mod env;
 pub mod exec;
 #[cfg(test)]
 mod flow_tests;
+pub mod handle;
 pub mod init;
 pub mod login;
 pub mod login_flow;
@@ -26,7 +27,6 @@ use crate::kite::{Endpoints, Kite};
 use crate::profile::{ConfigFile, ProfileMeta};
 use crate::prompt::Prompter;
 use crate::redirect::{Browser, WaitUi};
-use crate::session::StoredSession;
 use crate::store::{AppCredentials, Entries, Store, StoreError};
 use crate::ui::Ui;
 
@@ -143,11 +143,6 @@ impl Ctx<'_> {
             })
     }
 
-    /// The store this profile's secrets are in.
-    pub fn store_for(&self, meta: &ProfileMeta) -> Result<Arc<dyn Store>, Error> {
-        Ok(self.open_recorded(meta)?)
-    }
-
     /// The store `meta` records (or `--store`), and only that one: when sandbox mode
     /// would fall back to its own file because the OS keyring is gone, this profile's
     /// secrets are still in the keyring, so that is the error.
@@ -177,31 +172,6 @@ impl Ctx<'_> {
             ));
         }
         Ok((store, used))
-    }
-
-    /// The app credentials, or "login needed".
-    pub fn require_app(&self, store: &dyn Store) -> Result<AppCredentials, Error> {
-        crate::store::load_app(store, &self.entries())?.ok_or_else(|| Error::NoAppCredentials {
-            label: self.profile_label(),
-        })
-    }
-
-    /// Today's session if it is still valid.
-    pub fn valid_session(&self, store: &dyn Store) -> Result<Option<StoredSession>, Error> {
-        let now = self.clock.now();
-        Ok(crate::store::load_session(store, &self.entries())?.filter(|s| s.is_valid_at(now)))
-    }
-
-    /// Today's valid session, or exit 4 with the reason.
-    pub fn require_session(&self, store: &dyn Store) -> Result<StoredSession, Error> {
-        let now = self.clock.now();
-        match crate::store::load_session(store, &self.entries())? {
-            Some(s) if s.is_valid_at(now) => Ok(s),
-            Some(s) => Err(Error::NoValidToken {
-                expired_at: Some(crate::session::format_ist(s.expires_at)),
-            }),
-            None => Err(Error::NoValidToken { expired_at: None }),
-        }
     }
 
     /// The flags a suggested command must repeat to act on this run's profile.

@@ -1,5 +1,6 @@
-//! Kite's failures as types: the documented `error_type`s (kite-api.md §5) and the ways
-//! the transport fails. Messages never carry a secret, a token or a full URL with a query.
+//! Kite's failures as types: the documented `error_type`s, what Kite refused ([`Refusal`],
+//! see docs/errors.md) and the ways the transport fails. Messages never carry a secret, a
+//! token or a full URL with a query.
 
 use crate::error::{Fix, RunFlags};
 
@@ -68,7 +69,8 @@ impl ErrorType {
 /// the words of its `message` (one `error_type` covers several causes, and the static-IP
 /// refusals have been seen under more than one type), so this is the one place that reads
 /// message text: [`Refusal::classify`], called once where the error envelope is decoded.
-/// Everything else matches on the enum.
+/// Everything else matches on the enum. The messages relied on are listed in
+/// docs/errors.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// `Invalid `checksum`.`: the api_secret does not belong to the api_key.

@@ -40,8 +40,8 @@ pub struct RegenerateEnv {
 }
 
 pub fn run(ctx: &Ctx<'_>, args: &RegenerateArgs, env: &RegenerateEnv) -> Result<u8, Error> {
-    let meta = ctx.require_profile()?;
-    let store = ctx.store_for(&meta)?;
+    let profile = ctx.open_profile()?;
+    let (meta, store) = (&profile.meta, &profile.store);
     let pending = Rotation::load(ctx, store.as_ref())?;
     if args.abort {
         return abort(ctx, store.as_ref(), pending, args);
@@ -54,7 +54,7 @@ pub fn run(ctx: &Ctx<'_>, args: &RegenerateArgs, env: &RegenerateEnv) -> Result<
             ));
             return Ok(0);
         };
-        return resume(ctx, &store, &meta, p, args, env);
+        return resume(ctx, store, meta, p, args, env);
     }
     if let Some(p) = pending {
         let step = Step::parse(&p.step).map_or("at an unknown step", Step::describe);
@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx<'_>, args: &RegenerateArgs, env: &RegenerateEnv) -> Result<
             "Quit and change nothing",
         ];
         return match ctx.prompter.select("What now?", &items, 0)? {
-            0 => resume(ctx, &store, &meta, p, args, env),
+            0 => resume(ctx, store, meta, p, args, env),
             1 => abort(ctx, store.as_ref(), Some(p), args),
             _ => {
                 ctx.ui.say("Nothing was changed.");
@@ -85,7 +85,7 @@ pub fn run(ctx: &Ctx<'_>, args: &RegenerateArgs, env: &RegenerateEnv) -> Result<
             }
         };
     }
-    fresh(ctx, &store, &meta, args, env)
+    fresh(ctx, store, meta, args, env)
 }
 
 /// A new rotation: steps 1 to 3, then the rest through `drive`.
