@@ -4,8 +4,6 @@
 //! credentials in the store it records, today's token (and Kite accepting it, when Kite
 //! answers) and no pending rotation, so "All checks passed" means the profile is usable.
 
-use std::path::PathBuf;
-
 use crate::cli::StoreChoice;
 use crate::error::{Error, Fix};
 use crate::leakscan::{Needle, default_plan, scan};
@@ -13,15 +11,7 @@ use crate::profile::ProfileMeta;
 use crate::redirect::validate_redirect_url;
 use crate::store::load_app;
 
-use super::Ctx;
-
-/// Where doctor looks on this machine (read by app.rs).
-pub struct DoctorEnv<'a> {
-    pub cwd: PathBuf,
-    pub home: Option<PathBuf>,
-    pub histfile: Option<PathBuf>,
-    pub is_port_free: &'a dyn Fn(u16) -> bool,
-}
+use super::{Ctx, Machine};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -52,7 +42,7 @@ fn probe(
     }
 }
 
-pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
+pub fn run(ctx: &Ctx<'_>, machine: &dyn Machine) -> Result<u8, Error> {
     let mut probes = Vec::new();
 
     // Config file.
@@ -186,7 +176,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
     // Redirect port.
     if let Some(m) = &meta {
         match validate_redirect_url(&m.redirect_url) {
-            Ok(t) if (env.is_port_free)(t.port()) => {
+            Ok(t) if machine.is_port_free(t.port()) => {
                 probes.push(probe(
                     "redirect port",
                     Verdict::Pass,
@@ -245,9 +235,9 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 });
             }
             let plan = default_plan(
-                &env.cwd,
-                env.home.as_deref().unwrap_or(&env.cwd),
-                env.histfile.as_deref(),
+                machine.cwd(),
+                machine.home().unwrap_or(machine.cwd()),
+                machine.histfile(),
                 &[],
             );
             let report = scan(&plan, &needles);

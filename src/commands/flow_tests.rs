@@ -1125,15 +1125,23 @@ fn status_exit_codes_and_no_secrets() {
 /// `doctor` over the fakes, in a scratch cwd/home with nothing to scan; (code, stderr).
 fn doctor(h: &Harness) -> (u8, String) {
     let scratch = tempfile::tempdir().unwrap();
-    let env = super::doctor::DoctorEnv {
+    let port = crate::profile::ConfigFile::new(h.config_dir.path().to_path_buf())
+        .load()
+        .unwrap()
+        .get("default", false)
+        .and_then(|m| url::Url::parse(&m.redirect_url).ok())
+        .and_then(|u| u.port());
+    let machine = super::TestMachine {
         cwd: scratch.path().to_path_buf(),
         home: Some(scratch.path().to_path_buf()),
         histfile: None,
-        is_port_free: &|_| true,
+        free_ports: port.into_iter().collect(),
     };
     let p = ScriptedPrompter::new(vec![]);
-    let b = RecordingBrowser::default();
-    let (r, _, err) = with_ctx(h, &p, &b, false, "", |ctx| super::doctor::run(ctx, &env));
+    let b = RecordingBrowser::new();
+    let (r, _, err) = with_ctx(h, &p, &b, false, "", |ctx| {
+        super::doctor::run(ctx, &machine)
+    });
     (r.unwrap(), err)
 }
 
@@ -1259,4 +1267,37 @@ fn doctor_does_not_pass_a_token_kite_could_not_check_or_a_pending_rotation() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("[FAIL] rotation"), "{err}");
     assert!(err.contains("regenerate --resume"), "{err}");
+}
+
+/// Doctor's fixes name this run's flags: a busy redirect port sends a `--sandbox-url` run
+/// to `init` and `login --paste` with the same `--sandbox-url`, not to the live profile.
+#[test]
+fn doctor_renders_its_fixes_with_this_runs_flags() {
+    let h = Harness::new("AB1234");
+    let port = test_port();
+    set_up(&h, port);
+    let dir = tempfile::tempdir().unwrap();
+    let machine = super::TestMachine {
+        cwd: dir.path().to_path_buf(),
+        home: None,
+        histfile: None,
+        free_ports: Vec::new(),
+    };
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::new();
+    let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        let ctx = crate::commands::Ctx {
+            sandbox_url: Some("http://127.0.0.1:6000".into()),
+            ..ctx.clone()
+        };
+        super::doctor::run(&ctx, &machine)
+    });
+    assert_eq!(r.unwrap(), 1, "a busy port is a failed probe: {err}");
+    let flags = "kite-setup --sandbox-url http://127.0.0.1:6000";
+    assert!(
+        err.contains(&format!(
+            "register a new redirect URL with `{flags} init`; `{flags} login --paste` works meanwhile"
+        )),
+        "{err}"
+    );
 }
