@@ -836,9 +836,10 @@ exec "$BIN" --sandbox-url "$SBX" exec -- sh -c 'echo "soft $(ulimit -S -c)"; ech
 
 #[test]
 fn sigterm_exits_143_and_sigint_130() {
+    use rustix::process::{Pid, Signal, kill_process};
     let w = World::new();
     w.set_up();
-    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+    for (signal, name, code) in [(Signal::TERM, "TERM", 143), (Signal::INT, "INT", 130)] {
         let mut login = cli_support::Streaming::spawn(
             w.command(&["login", "--paste", "--force"]),
             Stdio::piped(),
@@ -851,15 +852,14 @@ fn sigterm_exits_143_and_sigint_130() {
         );
         // Held until the end: `wait` would close it, and the EOF could beat the signal.
         let _stdin = login.child.stdin.take();
-        let killed = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(login.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(killed.success());
+        let pid = i32::try_from(login.child.id())
+            .ok()
+            .and_then(Pid::from_raw)
+            .expect("pid");
+        kill_process(pid, signal).expect("kill");
         let status = login.child.wait().expect("wait");
         let stderr = login.stderr();
-        assert_eq!(status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert_eq!(status.code(), Some(code), "SIG{name}: {stderr}");
         assert!(
             stderr.contains("interrupted: no partial changes were made"),
             "{stderr}"
