@@ -12,6 +12,8 @@
 
 use std::io::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
 
 use crate::error::exit;
 
@@ -102,22 +104,32 @@ impl Drop for Critical {
     }
 }
 
-/// For the signal handler: ends the process now with the true line, unless a critical
-/// section is open, in which case the section's end does it.
-pub fn on_signal() {
+/// The exit code the interruption asked for: 128 + the signal (130 Ctrl-C, 143 SIGTERM,
+/// 129 SIGHUP), as shells report it.
+static EXIT_CODE: AtomicU8 = AtomicU8::new(exit::INTERRUPTED);
+
+/// How long an interrupted run waits for its keyring probe entry to be deleted.
+const PROBE_CLEANUP_WAIT: Duration = Duration::from_secs(2);
+
+/// For the signal handler: ends the process now with the true line and `code`, unless a
+/// critical section is open, in which case the section's end does it.
+pub fn on_signal(code: u8) {
+    EXIT_CODE.store(code, Ordering::SeqCst);
     let exit_now = state().signal();
     if exit_now {
         exit_interrupted();
     }
 }
 
-/// Shows the cursor again, prints the line and exits 130.
+/// Deletes a keyring probe entry in flight, shows the cursor again, prints the line and
+/// exits with the signal's code (130 when a prompt saw Ctrl-C).
 pub fn exit_interrupted() -> ! {
+    crate::store::backends::remove_interrupted_probe(PROBE_CLEANUP_WAIT);
     let line = line();
     let mut err = std::io::stderr();
     let _ = write!(err, "\x1b[?25h\n{line}\n");
     let _ = err.flush();
-    std::process::exit(i32::from(exit::INTERRUPTED));
+    std::process::exit(i32::from(EXIT_CODE.load(Ordering::SeqCst)));
 }
 
 #[cfg(test)]

@@ -81,6 +81,12 @@ pub trait Store: Send + Sync {
     fn delete(&self, entry: &str) -> Result<bool, StoreError>;
     /// What this store is, for messages and `status` ("Secret Service", ...).
     fn describe(&self) -> String;
+    /// The names of kite-setup's entries that start with `prefix` (for cleaning up stale
+    /// probe entries), or `None` when this store cannot list them.
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let _ = prefix;
+        Ok(None)
+    }
 }
 
 /// The entries of one profile. Sandbox profiles are filed under `sandbox/` so they can

@@ -47,6 +47,14 @@ fn gather(ctx: &Ctx<'_>, with_secret: bool, allow_expired: bool) -> Result<Gathe
     match profile.require_session(ctx.clock.now()) {
         Ok(s) => {
             expires_at = Some(s.expires_at);
+            // Handed over all the same (it still works), but the script should know.
+            if s.dies_soon(ctx.clock.now()) {
+                ctx.ui.warn(format!(
+                    "the access token dies at 06:00 IST, {}: run {} after 06:00 IST for today's",
+                    crate::session::humanize_until(s.time_left(ctx.clock.now())),
+                    ctx.render(&Fix::run("login"))
+                ));
+            }
             vars.push((ACCESS_TOKEN, s.access_token));
         }
         Err(e) if allow_expired => ctx.ui.warn(format!("{e}; running without {ACCESS_TOKEN}")),
@@ -96,6 +104,17 @@ pub fn run(
         ));
     }
     if let Some(path) = &args.dotenv {
+        // Only a regular file (or a new one): a rename would replace a FIFO, a symlink or
+        // a device such as /dev/stdout with a file holding the secrets.
+        if let Err(e) = crate::profile::check_writable_target(path) {
+            return Err(Error::usage(
+                e.to_string(),
+                Fix::text(
+                    "--dotenv writes a regular file only; to print the variables instead use ",
+                )
+                .and_run("env --format dotenv"),
+            ));
+        }
         if !args.force && in_git_worktree_unignored(path) == Some(true) {
             return Err(Error::usage(
                 format!(

@@ -33,8 +33,8 @@ impl Ctx<'_> {
     /// The handle of a profile whose metadata is already loaded (opens its store, and
     /// first finishes or drops any `init` of it a kill cut short: `txn::recover`).
     pub fn profile_handle(&self, meta: ProfileMeta) -> Result<ProfileHandle, Error> {
-        let choice = self.store_flag.unwrap_or(meta.store);
-        let store = self.stores.open(choice)?.0;
+        // Only the store it records: never a fallback in its place.
+        let store = self.open_recorded(&meta)?;
         super::txn::recover(self, store.as_ref())?;
         Ok(ProfileHandle {
             meta,

@@ -130,8 +130,8 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         check_failed: None,
         store_failed: None,
     };
-    let store = match ctx.stores.open(ctx.store_flag.unwrap_or(meta.store)) {
-        Ok((s, _)) => s,
+    let store = match ctx.open_recorded(meta) {
+        Ok(s) => s,
         Err(e) => {
             r.store_failed = Some(e);
             return r;
@@ -201,10 +201,12 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
             ", NOT verified (--skip-verify)"
         }
     ));
-    let store_note = if matches!(r.meta.store, crate::cli::StoreChoice::File) {
-        "  (plaintext file: chosen with --store file)"
-    } else {
-        ""
+    let store_note = match r.meta.store {
+        crate::cli::StoreChoice::File => "  (plaintext file: chosen with --store file)",
+        crate::cli::StoreChoice::SandboxFile => {
+            "  (plaintext file: sandbox only, no OS keyring here)"
+        }
+        _ => "",
     };
     ctx.ui
         .say(format!("    store       {}{store_note}", r.store));

@@ -368,7 +368,7 @@ fn no_secret_leaks_in_any_scenario() {
             "exec missing command",
             vec!["exec", "--", "no-such-command-kite"],
             none,
-            1,
+            127,
         ),
         ("status", vec!["status"], none, 0),
         ("status --json", vec!["status", "--json"], none, 0),

@@ -23,6 +23,7 @@ mod leakscan_cli;
 mod listener_redirect;
 mod listener_terminal;
 mod prop_parsers;
+mod quickstart;
 mod real_browser;
 mod regenerate_cli;
 mod sandbox_api;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::cli::{InitArgs, Plan, StoreChoice};
 use crate::error::Error;
 use crate::profile::{ProfileMeta, validate_profile_name};
-use crate::session::{StoredSession, format_ist, humanize_left};
+use crate::session::{StoredSession, format_ist, humanize_until};
 use crate::store::{AppCredentials, Store};
 
 use super::{Ctx, plans};
@@ -135,9 +135,8 @@ pub fn run(
 /// The keyring round trip before any question: a secret that cannot be stored must not
 /// be typed.
 fn preflight_store(ctx: &Ctx<'_>) -> Result<Arc<dyn Store>, Error> {
-    let choice = ctx.store_flag.unwrap_or(StoreChoice::Auto);
-    let (store, _) = ctx.stores.open(choice)?;
-    crate::store::backends::probe(store.as_ref())?;
+    let (store, _) = ctx.open_new_store()?;
+    crate::store::backends::probe(&store)?;
     ctx.ui.ok(format!("Keyring works ({})", store.describe()));
     Ok(store)
 }
@@ -226,10 +225,11 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
     if let Some(s) = session {
         let left = s.time_left(ctx.clock.now());
         ctx.ui.say(format!(
-            "  token       valid until {} IST (in {})",
+            "  token       valid until {} IST ({})",
             format_ist(s.expires_at),
-            humanize_left(left)
+            humanize_until(left)
         ));
+        super::login::warn_if_dies_soon(ctx, s);
     }
     ctx.ui.gap();
     ctx.ui.say("Next:");

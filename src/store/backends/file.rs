@@ -57,6 +57,13 @@ impl FileStore {
     }
 
     fn load(&self, op: &str) -> Result<Map, StoreError> {
+        // A FIFO or device would block the read (or never end): refused before opening.
+        match std::fs::metadata(&self.path) {
+            Ok(m) if !m.is_file() => {
+                return Err(self.failed(op, "it is not a regular file; move it away"));
+            }
+            _ => {}
+        }
         let mut text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
@@ -113,6 +120,13 @@ impl Store for FileStore {
 
     fn describe(&self) -> String {
         format!("plaintext file {}", self.path.display())
+    }
+
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let map = self.load("list entries")?;
+        Ok(Some(
+            map.into_keys().filter(|k| k.starts_with(prefix)).collect(),
+        ))
     }
 }
 
@@ -177,6 +191,24 @@ mod tests {
                     "p{i}/e{j} lost"
                 );
             }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_the_file_is_refused_not_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new(tmp.path());
+        let made = std::process::Command::new("mkfifo")
+            .arg(store.path())
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for err in [
+            store.get("p/app").unwrap_err(),
+            store.set("p/app", &Secret::from("x")).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("not a regular file"), "{err}");
         }
     }
 
