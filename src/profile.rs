@@ -196,6 +196,8 @@ impl ConfigFile {
     /// (which should touch only the caller's own profile) and writes the result back, so
     /// two processes changing different profiles at once both keep their change.
     pub fn update<T>(&self, change: impl FnOnce(&mut Config) -> T) -> Result<T, ConfigError> {
+        // The lock file goes into the dir: refuse a shared one before writing anything.
+        create_private_dir(&self.dir)?;
         let _lock = crate::lock::config_lock(&self.dir)?;
         let mut config = self.load()?;
         let out = change(&mut config);

@@ -49,6 +49,7 @@ impl FileStore {
     /// The file's lock, for one read-modify-write.
     fn lock(&self, op: &str) -> Result<crate::lock::Lock, StoreError> {
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        create_private_dir(dir).map_err(|e| self.failed(op, e))?;
         crate::lock::secrets_lock(dir).map_err(|e| StoreError::Failed {
             backend: BACKEND.into(),
             op: op.into(),
