@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The daily commands' benchmark (issue 4; targets in product.md "Performance targets").
+# The daily commands' benchmark (targets in docs/testing.md "Performance targets").
 #
 #   bash benches/daily.sh            # builds the release binary, then measures; ~1-2 min
 #

@@ -2,7 +2,7 @@
 """The measuring half of benches/daily.sh (run that, not this): times each command with
 hyperfine when installed, else with a plain loop (median of RUNS, minus an empty shell's
 start-up for commands run through sh, as hyperfine does), and prints the figures against
-product.md's targets. Raw data goes to target/bench/."""
+the targets in docs/testing.md. Raw data goes to target/bench/."""
 
 import json
 import os

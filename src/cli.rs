@@ -1,4 +1,4 @@
-//! The command-line contract (product.md "Commands"), as clap types only: no logic here.
+//! The command-line contract (README "Commands"), as clap types only: no logic here.
 //! `app.rs` turns these into the resolved settings the commands run with.
 
 use std::ffi::OsString;
@@ -12,7 +12,9 @@ Exit codes:
   1    error
   2    usage error, or input missing in --no-input mode
   4    login needed (no credentials, no token, token expired or rejected)
-  130  interrupted (Ctrl-C)
+  126  exec: the command cannot be run (not executable)
+  127  exec: the command is not found
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM); 129 hangup (SIGHUP)
   exec passes on the child's exit code.";
 
 const INIT_EXAMPLES: &str = "\
@@ -84,6 +86,12 @@ pub enum StoreChoice {
     Keyutils,
     /// A plaintext file with mode 0600 in the config directory (explicit choice only).
     File,
+    /// The sandbox-only plaintext file in `<config>/sandbox-store`, which sandbox mode falls
+    /// back to when there is no OS keyring. Never a `--store` value: it is recorded by
+    /// that fallback so later commands open the same file.
+    #[value(skip)]
+    #[serde(rename = "sandbox-file")]
+    SandboxFile,
 }
 
 impl StoreChoice {
@@ -93,6 +101,7 @@ impl StoreChoice {
             StoreChoice::Auto => "auto",
             StoreChoice::Keyutils => "keyutils",
             StoreChoice::File => "file",
+            StoreChoice::SandboxFile => "sandbox-file",
         }
     }
 }
@@ -110,7 +119,7 @@ pub enum Command {
     /// Print KITE_API_KEY and KITE_ACCESS_TOKEN for a shell or a dotenv file.
     Env(EnvArgs),
     /// Run a command with KITE_API_KEY and KITE_ACCESS_TOKEN in its environment.
-    // The usage shows the `--` that product.md writes (clap would print `<CMD>...` alone).
+    // The usage shows the `--` the README writes (clap would print `<CMD>...` alone).
     #[command(override_usage = "kite-setup exec [OPTIONS] -- <CMD>...")]
     Exec(ExecArgs),
     /// Show profiles, what is stored (masked) and how long the token lives.

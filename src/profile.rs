@@ -1,6 +1,11 @@
 //! Profiles and their non-secret metadata: one TOML file (`config.toml`) in the platform
 //! config directory (or `KITE_SETUP_CONFIG_DIR`), directory 0700, file 0600, written
 //! atomically (temp file in the same directory, fsync, rename). Never holds a secret.
+//!
+//! Files are only ever regular files: a target that is anything else (a symlink, a FIFO,
+//! a device such as `/dev/stdout`) is refused, never replaced. A directory kite-setup
+//! creates is made 0700; an existing one is never chmod-ed, and is refused when others
+//! could write to it or someone else owns it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -27,6 +32,15 @@ pub enum ConfigError {
     },
     #[error("{0:?} is not a valid profile name")]
     BadProfileName(String),
+    /// Another process kept the config file's lock (or it cannot be taken).
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    /// A path kite-setup reads or writes is there but not a regular file.
+    #[error("{path} is {kind}, not a regular file")]
+    NotRegular { path: String, kind: String },
+    /// An existing directory others could change files in.
+    #[error("the directory {path} is not private: {why}")]
+    UnsafeDir { path: String, why: String },
 }
 
 impl ConfigError {
@@ -47,6 +61,13 @@ impl ConfigError {
                 "check the directory's owner and permissions, or set KITE_SETUP_CONFIG_DIR".into()
             }
             ConfigError::BadProfileName(_) => "use 1-32 letters, digits, '-' or '_'".into(),
+            ConfigError::Lock(e) => e.fix(),
+            ConfigError::NotRegular { path, .. } => Fix::text(format!(
+                "kite-setup reads and writes only regular files (it never replaces anything else): move {path} away, or choose another path"
+            )),
+            ConfigError::UnsafeDir { path, .. } => Fix::text(format!(
+                "use a directory only you own and can write, e.g. `chmod go-w {path}`, or set KITE_SETUP_CONFIG_DIR to a new path (kite-setup creates it 0700)"
+            )),
         }
     }
 }
@@ -133,12 +154,26 @@ impl ConfigFile {
         self.dir.join(CONFIG_FILE)
     }
 
-    /// Reads the file; a missing file is an empty config.
+    /// Reads the file; a missing file is an empty config. A FIFO or other non-regular
+    /// file is refused before it is opened (reading one would block forever), and bytes
+    /// that are not UTF-8 are a damaged file, not an I/O problem.
     pub fn load(&self) -> Result<Config, ConfigError> {
         let path = self.path();
+        match fs::metadata(&path) {
+            Ok(m) if !m.is_file() => return Err(not_regular(&path, &m)),
+            Ok(_) => check_private_dir(&self.dir)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(io_err("read", &path, &e)),
+        }
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(ConfigError::Corrupt {
+                    path: path.display().to_string(),
+                    detail: "it is not UTF-8 text".into(),
+                });
+            }
             Err(e) => return Err(io_err("read", &path, &e)),
         };
         toml::from_str(&text).map_err(|e| ConfigError::Corrupt {
@@ -157,7 +192,21 @@ impl ConfigFile {
         Some((file, dir))
     }
 
-    /// Writes the file atomically with mode 0600 in a 0700 directory.
+    /// Read-modify-write under the config file's lock: re-reads the file, applies `change`
+    /// (which should touch only the caller's own profile) and writes the result back, so
+    /// two processes changing different profiles at once both keep their change.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Config) -> T) -> Result<T, ConfigError> {
+        // The lock file goes into the dir: refuse a shared one before writing anything.
+        create_private_dir(&self.dir)?;
+        let _lock = crate::lock::config_lock(&self.dir)?;
+        let mut config = self.load()?;
+        let out = change(&mut config);
+        self.save(&config)?;
+        Ok(out)
+    }
+
+    /// Writes the whole file atomically with mode 0600 in a 0700 directory. Commands use
+    /// [`ConfigFile::update`], which merges with what other processes wrote meanwhile.
     pub fn save(&self, config: &Config) -> Result<(), ConfigError> {
         create_private_dir(&self.dir)?;
         let text = toml::to_string_pretty(config).expect("config serializes");
@@ -173,21 +222,137 @@ fn io_err(op: &str, path: &Path, e: &std::io::Error) -> ConfigError {
     }
 }
 
-/// Creates `dir` (and parents) and makes it 0700 on Unix.
+/// Makes sure `dir` exists and is private. A missing one is created and made 0700, and so
+/// are missing parents (as the XDG base directory rules ask; the sandbox-only store in
+/// `<config>/sandbox-store` would otherwise leave the config dir itself 0755); an
+/// existing one is never chmod-ed (it may be shared, such as `/tmp`), only checked with
+/// [`check_private_dir`].
 pub fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
-    fs::create_dir_all(dir).map_err(|e| io_err("create", dir, &e))?;
+    if let Some(parent) = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(parent)
+            .map_err(|e| io_err("create", parent, &e))?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                    .map_err(|e| io_err("set permissions on", dir, &e))?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => check_private_dir(dir),
+        Err(e) => Err(io_err("create", dir, &e)),
+    }
+}
+
+/// Refuses an existing directory that someone else owns or that group or others may
+/// write to. There is no exception for the sticky bit (as on `/tmp`): it stops others
+/// from deleting or renaming our files, but not from creating `config.toml` or
+/// `secrets.json` first, which kite-setup would then read as its own.
+pub fn check_private_dir(dir: &Path) -> Result<(), ConfigError> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| io_err("set permissions on", dir, &e))?;
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(dir).map_err(|e| io_err("inspect", dir, &e))?;
+        if !m.is_dir() {
+            return Err(not_regular_dir(dir));
+        }
+        let me = rustix::process::geteuid().as_raw();
+        if let Some(why) = dir_problem(m.mode(), m.uid(), me) {
+            return Err(ConfigError::UnsafeDir {
+                path: dir.display().to_string(),
+                why,
+            });
+        }
     }
+    #[cfg(not(unix))]
+    let _ = dir;
     Ok(())
 }
 
+/// Why a directory with these mode bits and owner is not private to user `me`, if it is
+/// not: owned by another user, or writable by group or others.
+pub fn dir_problem(mode: u32, owner: u32, me: u32) -> Option<String> {
+    if owner != me {
+        Some(format!("it is owned by user id {owner}, not by you ({me})"))
+    } else if mode & 0o022 != 0 {
+        Some(format!(
+            "group or others can write to it (mode {:o})",
+            mode & 0o7777
+        ))
+    } else {
+        None
+    }
+}
+
+fn not_regular_dir(dir: &Path) -> ConfigError {
+    ConfigError::Io {
+        op: "use".into(),
+        path: dir.display().to_string(),
+        detail: "it is not a directory".into(),
+    }
+}
+
+/// "is a FIFO" and the like, for [`ConfigError::NotRegular`].
+fn not_regular(path: &Path, m: &fs::Metadata) -> ConfigError {
+    let t = m.file_type();
+    #[cfg(unix)]
+    let special = {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            Some("a FIFO (named pipe)")
+        } else if t.is_char_device() || t.is_block_device() {
+            Some("a device")
+        } else if t.is_socket() {
+            Some("a socket")
+        } else {
+            None
+        }
+    };
+    #[cfg(not(unix))]
+    let special: Option<&str> = None;
+    let kind = if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        special.unwrap_or("not a file")
+    };
+    ConfigError::NotRegular {
+        path: path.display().to_string(),
+        kind: kind.into(),
+    }
+}
+
+/// Refuses to write over `path` when it exists and is not a regular file: a rename would
+/// replace a symlink, a FIFO or a device node (`/dev/stdout` as root) with a file.
+pub fn check_writable_target(path: &Path) -> Result<(), ConfigError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => Err(not_regular(path, &m)),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("inspect", path, &e)),
+    }
+}
+
 /// Writes `bytes` to `path` through a 0600 temp file in the same directory and a rename,
-/// so a crash leaves either the old file or the new one, never half of one.
+/// so a crash leaves either the old file or the new one, never half of one. A `path`
+/// that exists and is not a regular file is refused (see [`check_writable_target`]).
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    check_writable_target(path)?;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -272,6 +437,53 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
     }
 
+    /// Threads updating different profiles at once (each its own lock descriptor, as
+    /// processes would) never lose one another's profile.
+    #[test]
+    fn concurrent_updates_of_different_profiles_all_land() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = ConfigFile::new(tmp.path().join("cfg"));
+        let names: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(names.len()));
+        let handles: Vec<_> = names
+            .iter()
+            .cloned()
+            .map(|name| {
+                let f = f.clone();
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    f.update(|c| c.profiles.insert(name, meta())).unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let got: Vec<String> = f.load().unwrap().profiles.into_keys().collect();
+        assert_eq!(got, names);
+        f.update(|c| c.profiles.remove("p3")).unwrap();
+        assert_eq!(f.load().unwrap().profiles.len(), 7);
+    }
+
+    #[test]
+    fn the_sandbox_only_file_store_is_recorded_as_its_own_choice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = ConfigFile::new(tmp.path().join("cfg"));
+        let mut c = Config::default();
+        c.sandbox_profiles.insert(
+            "default".into(),
+            ProfileMeta {
+                store: StoreChoice::SandboxFile,
+                ..meta()
+            },
+        );
+        f.save(&c).unwrap();
+        let text = fs::read_to_string(f.path()).unwrap();
+        assert!(text.contains("store = \"sandbox-file\""), "{text}");
+        assert_eq!(f.load().unwrap(), c);
+    }
+
     #[test]
     fn corrupt_file_is_a_typed_error() {
         let tmp = tempfile::tempdir().unwrap();
@@ -280,6 +492,116 @@ mod tests {
         let err = f.load().unwrap_err();
         assert!(matches!(err, ConfigError::Corrupt { .. }));
         assert!(err.hint().contains("holds no secrets"));
+    }
+
+    #[test]
+    fn a_fifo_or_non_utf8_config_is_its_own_error_and_never_blocks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = ConfigFile::new(tmp.path().to_path_buf());
+        fs::write(f.path(), b"profiles = \xff\xfe").unwrap();
+        let err = f.load().unwrap_err();
+        assert!(matches!(err, ConfigError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+        fs::remove_file(f.path()).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(f.path())
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = f.load().unwrap_err();
+        assert!(err.to_string().contains("is a FIFO"), "{err}");
+        // Writing refuses it too, and leaves it a FIFO.
+        let err = f.save(&Config::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::NotRegular { .. }), "{err:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            assert!(
+                fs::symlink_metadata(f.path())
+                    .unwrap()
+                    .file_type()
+                    .is_fifo()
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writers_refuse_a_symlink_and_keep_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real.env");
+        fs::write(&real, "old").unwrap();
+        let link = tmp.path().join("link.env");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = write_private_atomic(&link, b"new").unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_to_string(&real).unwrap(), "old");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_dir_is_checked_never_chmod_ed() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let shared = tmp.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        for bits in [0o777, 0o1777, 0o770] {
+            fs::set_permissions(&shared, fs::Permissions::from_mode(bits)).unwrap();
+            let err = ConfigFile::new(shared.clone())
+                .save(&Config::default())
+                .unwrap_err();
+            assert!(
+                matches!(err, ConfigError::UnsafeDir { .. }),
+                "{bits:o}: {err:?}"
+            );
+            assert!(err.hint().contains("chmod go-w"), "{}", err.hint());
+            assert_eq!(mode(&shared), bits, "never chmod-ed");
+            assert!(!shared.join(CONFIG_FILE).exists());
+        }
+        // Readable by others but not writable: used as it is, mode kept.
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
+        ConfigFile::new(shared.clone())
+            .save(&Config::default())
+            .unwrap();
+        assert_eq!(mode(&shared), 0o755);
+        // A missing one is created 0700, missing parents too (existing ones untouched).
+        let fresh = tmp.path().join("a/b/kite-setup");
+        ConfigFile::new(fresh.clone())
+            .save(&Config::default())
+            .unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        assert_eq!(mode(&tmp.path().join("a/b")), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700);
+        assert_eq!(mode(&shared), 0o755);
+        // A store in a subdirectory of a missing config dir leaves the config dir 0700.
+        let config = tmp.path().join("cfg2");
+        create_private_dir(&config.join("sandbox-store")).unwrap();
+        assert_eq!(mode(&config), 0o700);
+    }
+
+    #[test]
+    fn a_dir_owned_by_someone_else_or_writable_by_others_is_not_private() {
+        assert_eq!(dir_problem(0o40700, 1000, 1000), None);
+        assert_eq!(dir_problem(0o40755, 1000, 1000), None);
+        assert!(
+            dir_problem(0o40700, 0, 1000)
+                .unwrap()
+                .contains("owned by user id 0")
+        );
+        assert!(
+            dir_problem(0o40700, 1000, 0)
+                .unwrap()
+                .contains("owned by user id 1000")
+        );
+        assert!(dir_problem(0o41777, 1000, 1000).unwrap().contains("1777"));
+        assert!(dir_problem(0o40720, 1000, 1000).is_some());
     }
 
     #[test]

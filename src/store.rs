@@ -81,6 +81,12 @@ pub trait Store: Send + Sync {
     fn delete(&self, entry: &str) -> Result<bool, StoreError>;
     /// What this store is, for messages and `status` ("Secret Service", ...).
     fn describe(&self) -> String;
+    /// The names of kite-setup's entries that start with `prefix` (for cleaning up stale
+    /// probe entries), or `None` when this store cannot list them.
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let _ = prefix;
+        Ok(None)
+    }
 }
 
 /// The entries of one profile. Sandbox profiles are filed under `sandbox/` so they can
@@ -114,6 +120,11 @@ impl Entries {
     pub fn pending(&self) -> String {
         format!("{}/pending", self.prefix)
     }
+
+    /// The whole new profile while `init` stores it ([`StagedProfile`]).
+    pub fn staged(&self) -> String {
+        format!("{}/staged", self.prefix)
+    }
 }
 
 /// The app entry's payload.
@@ -145,6 +156,29 @@ pub struct PendingSecret {
     /// The session of the verifying login with the new secret, stored at the swap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_session: Option<StoredSession>,
+}
+
+/// The staged entry's payload while `init` stores a profile: the whole new profile, written
+/// first, so that a process killed half-way leaves the old profile (the metadata does not
+/// name this one yet: the entry is dropped) or the means to finish the new one (it does:
+/// the entry is applied). See `commands::txn`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StagedProfile {
+    /// The metadata being written; equal to the file's once the profile is committed.
+    pub meta: crate::profile::ProfileMeta,
+    pub app: AppCredentials,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<StoredSession>,
+    /// The access token the new profile replaces, revoked before this entry is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<ReplacedToken>,
+}
+
+/// An access token being replaced, with the api_key Kite needs to revoke it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReplacedToken {
+    pub api_key: Secret,
+    pub access_token: Secret,
 }
 
 /// Reads a JSON payload from an entry.

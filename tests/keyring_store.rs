@@ -439,8 +439,8 @@ fn child_delete(dir: &Path) -> Result<(), String> {
 }
 
 fn child_probe(dir: &Path) -> Result<(), String> {
-    let store = open_auto(dir)?;
-    probe(store.as_ref()).map_err(|e| e.to_string())
+    let store: std::sync::Arc<dyn Store> = open_auto(dir)?.into();
+    probe(&store).map_err(|e| e.to_string())
 }
 
 fn child_unavailable(needle: &str, dir: &Path) -> Result<(), String> {
@@ -561,13 +561,15 @@ fn child_timing(dir: &Path) -> Result<(), String> {
 fn child_file_store(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let cfg = dir.join("config");
-    let store = open_store(StoreChoice::File, &cfg, TIMEOUT).map_err(|e| e.to_string())?;
+    let store: std::sync::Arc<dyn Store> = open_store(StoreChoice::File, &cfg, TIMEOUT)
+        .map_err(|e| e.to_string())?
+        .into();
     let path = cfg.join("secrets.json");
     check(
         store.describe() == format!("plaintext file {}", path.display()),
         || store.describe(),
     )?;
-    probe(store.as_ref()).map_err(|e| e.to_string())?;
+    probe(&store).map_err(|e| e.to_string())?;
     store
         .set("default/app", &Secret::from("file-canary"))
         .map_err(|e| e.to_string())?;

@@ -15,7 +15,6 @@ use crate::commands::{Machine, StoreProvider};
 use crate::kite::Endpoints;
 use crate::kite::client::HttpKite;
 use crate::store::{Store, StoreError};
-use crate::ui::Ui;
 
 use super::settings::EnvSnapshot;
 
@@ -56,36 +55,44 @@ pub(super) fn read_stdin_line() -> std::io::Result<String> {
 type OpenedStore = (Arc<dyn Store>, StoreChoice);
 
 /// The real stores, opened once each per process.
-pub(super) struct RealStores<'a> {
+pub(super) struct RealStores {
     pub(super) config_dir: PathBuf,
     pub(super) sandbox: bool,
     pub(super) cache: RefCell<HashMap<StoreChoice, OpenedStore>>,
-    pub(super) ui: &'a Ui,
     pub(super) timeout: Duration,
 }
 
-impl StoreProvider for RealStores<'_> {
+impl StoreProvider for RealStores {
     fn open(&self, choice: StoreChoice) -> Result<(Arc<dyn Store>, StoreChoice), StoreError> {
         if let Some(hit) = self.cache.borrow().get(&choice) {
             return Ok(hit.clone());
         }
-        let opened = match crate::store::backends::open_store(
-            choice,
-            &self.config_dir,
-            self.timeout,
-        ) {
-            Ok(s) => (Arc::from(s), choice),
-            Err(StoreError::Unavailable { .. }) if self.sandbox && choice == StoreChoice::Auto => {
-                let dir = self.config_dir.join("sandbox-store");
-                let s = crate::store::backends::open_store(StoreChoice::File, &dir, self.timeout)?;
-                self.ui.warn(format!(
-                    "No OS keyring here: sandbox secrets go to a plaintext file in {} (sandbox only; live profiles never do this)",
-                    dir.display()
-                ));
-                (Arc::from(s), StoreChoice::File)
-            }
-            Err(e) => return Err(e),
-        };
+        if choice == StoreChoice::SandboxFile && !self.sandbox {
+            // Only a sandbox profile can have recorded it; a live one never uses it.
+            return Err(StoreError::Unavailable {
+                backend: "sandbox-only file store".into(),
+                detail: "it holds sandbox profiles only".into(),
+            });
+        }
+        let opened =
+            match crate::store::backends::open_store(choice, &self.config_dir, self.timeout) {
+                Ok(s) => (Arc::from(s), choice),
+                Err(StoreError::Unavailable { .. })
+                    if self.sandbox && choice == StoreChoice::Auto =>
+                {
+                    // Recorded as its own choice, so later commands open this same file.
+                    let fallback = StoreChoice::SandboxFile;
+                    let s = crate::store::backends::open_store(
+                        fallback,
+                        &self.config_dir,
+                        self.timeout,
+                    )?;
+                    let opened: OpenedStore = (Arc::from(s), fallback);
+                    self.cache.borrow_mut().insert(fallback, opened.clone());
+                    opened
+                }
+                Err(e) => return Err(e),
+            };
         self.cache.borrow_mut().insert(choice, opened.clone());
         Ok(opened)
     }

@@ -29,11 +29,6 @@ use settings::{EnvSnapshot, Settings};
 
 pub use sandbox::DEFAULT_SANDBOX_URL;
 
-/// The line Ctrl-C ends a run with (from the signal handler, or a prompt that saw it).
-/// Every write is one keyring call or an atomic rename, so none is ever half done; a
-/// rotation step already persisted stays (and `regenerate --resume` continues it).
-const INTERRUPTED_LINE: &str = "interrupted: no partial changes were made";
-
 /// Parses `args` and runs the command. Keeps no global state besides the process-wide
 /// core-dump limit, signal handler and TLS provider.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
@@ -51,6 +46,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     };
     let settings = settings::resolve(&cli.global, &EnvSnapshot::capture());
     harden_process();
+    crate::lock::set_wait(settings.lock_wait);
     match dispatch(&cli, &settings) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -60,30 +56,68 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     }
 }
 
-/// No core dumps (a crash must not write secrets to disk), and Ctrl-C/SIGTERM restore the
-/// terminal (echo, cursor) and exit 130 without touching stored state: every write
-/// kite-setup makes is a single keyring call or an atomic rename.
+/// The core-dump limits the user had (soft, hard), saved before kite-setup lowers its own,
+/// so `exec` can give them back to the child.
+#[cfg(unix)]
+static USER_CORE_LIMIT: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// No core dumps (a crash must not write secrets to disk), and Ctrl-C/SIGTERM/SIGHUP
+/// restore the terminal (echo, cursor) and exit 128+signal (130, 143, 129) with a line that
+/// says what is stored (see `interrupt`: a write in progress finishes first). Only the
+/// soft core limit is lowered: the hard one stays, so `exec` can hand the child the limit
+/// the user had.
 fn harden_process() {
     #[cfg(unix)]
     {
-        let _ = rlimit::setrlimit(rlimit::Resource::CORE, 0, 0);
+        if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::CORE) {
+            let _ = USER_CORE_LIMIT.set((soft, hard));
+            let _ = rlimit::setrlimit(rlimit::Resource::CORE, 0, hard);
+        } else {
+            let _ = rlimit::setrlimit(rlimit::Resource::CORE, 0, 0);
+        }
     }
     #[cfg(unix)]
-    let saved = rustix::termios::tcgetattr(rustix::stdio::stdin()).ok();
-    let _ = ctrlc::set_handler(move || {
-        #[cfg(unix)]
-        if let Some(t) = &saved {
-            let _ = rustix::termios::tcsetattr(
-                rustix::stdio::stdin(),
-                rustix::termios::OptionalActions::Now,
-                t,
-            );
-        }
-        let mut err = std::io::stderr();
-        let _ = write!(err, "\x1b[?25h\n{INTERRUPTED_LINE}\n");
-        let _ = err.flush();
-        std::process::exit(i32::from(exit::INTERRUPTED));
-    });
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let saved = rustix::termios::tcgetattr(rustix::stdio::stdin()).ok();
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        let _ = std::thread::Builder::new()
+            .name("kite-setup-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    if let Some(t) = &saved {
+                        let _ = rustix::termios::tcsetattr(
+                            rustix::stdio::stdin(),
+                            rustix::termios::OptionalActions::Now,
+                            t,
+                        );
+                    }
+                    let code = if sig == SIGTERM {
+                        exit::TERMINATED
+                    } else if sig == SIGHUP {
+                        exit::HANGUP
+                    } else {
+                        exit::INTERRUPTED
+                    };
+                    // Exits now with the true line, or at the end of the critical
+                    // section in progress (a write finishes first).
+                    crate::interrupt::on_signal(code);
+                }
+            });
+    }
+    #[cfg(not(unix))]
+    let _ = ctrlc::set_handler(|| crate::interrupt::on_signal(exit::INTERRUPTED));
+}
+
+/// Gives this process back the core-dump limit the user had, right before `exec` replaces
+/// it with the user's command (which should dump core as the user configured).
+fn restore_core_limit() {
+    #[cfg(unix)]
+    if let Some(&(soft, hard)) = USER_CORE_LIMIT.get() {
+        let _ = rlimit::setrlimit(rlimit::Resource::CORE, soft, hard);
+    }
 }
 
 /// `error:` and `hint:` lines; with `-v`, also the typed error as the code sees it (its
@@ -91,7 +125,7 @@ fn harden_process() {
 fn render_error(e: &Error, verbose: u8, flags: &RunFlags) {
     let mut err = std::io::stderr().lock();
     if matches!(e, Error::Interrupted) {
-        let _ = writeln!(err, "\n{INTERRUPTED_LINE}");
+        let _ = writeln!(err, "\n{}", crate::interrupt::line());
         return;
     }
     let _ = writeln!(err, "error: {e}");
@@ -132,7 +166,9 @@ fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<
         Command::Login(a) => commands::login::run(ctx, a),
         Command::Token => commands::token::run(ctx),
         Command::Env(a) => commands::env::run(ctx, a, &|p| machine.in_git_worktree_unignored(p)),
-        Command::Exec(a) => commands::exec::run(ctx, a, settings.var_names.clone()),
+        Command::Exec(a) => {
+            commands::exec::run(ctx, a, settings.var_names.clone(), &restore_core_limit)
+        }
         Command::Status(a) => commands::status::run(ctx, a),
         Command::Doctor(a) => commands::doctor::run(ctx, a, &machine),
         Command::Regenerate(a) => {
@@ -189,7 +225,6 @@ fn with_context<T>(
         config_dir: config.dir.clone(),
         sandbox: sandbox.is_some(),
         cache: RefCell::default(),
-        ui: &ui,
         timeout: settings.keyring_timeout,
     };
     let wait_ui = move || -> Box<dyn WaitUi> {

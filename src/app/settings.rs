@@ -72,6 +72,8 @@ pub struct Settings {
     pub http_timeout: Duration,
     /// The per-call keyring timeout (`KITE_SETUP_KEYRING_TIMEOUT_SECS`).
     pub keyring_timeout: Duration,
+    /// How long to wait for another process's lock (`KITE_SETUP_LOCK_WAIT_SECS`).
+    pub lock_wait: Duration,
     config_dir: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     pub browser_env: BrowserEnv,
@@ -127,6 +129,7 @@ pub fn resolve(global: &GlobalArgs, env: &EnvSnapshot) -> Settings {
             .unwrap_or(crate::kite::client::TOTAL_TIMEOUT),
         keyring_timeout: secs(env, "KITE_SETUP_KEYRING_TIMEOUT_SECS")
             .unwrap_or(crate::store::DEFAULT_TIMEOUT),
+        lock_wait: secs(env, "KITE_SETUP_LOCK_WAIT_SECS").unwrap_or(crate::lock::DEFAULT_WAIT),
         config_dir: env.path("KITE_SETUP_CONFIG_DIR").or_else(|| {
             env.platform_config_dir
                 .as_ref()

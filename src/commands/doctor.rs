@@ -1,5 +1,8 @@
 //! `kite-setup doctor`: each probe with a verdict and, when something is wrong, the fix.
 //! Exits 1 when any probe fails. Network probes are bounded by the client's timeouts.
+//! Besides the machine (keyring, clock, Kite, port, files) it checks the profile: its
+//! credentials in the store it records, today's token (and Kite accepting it, when Kite
+//! answers) and no pending rotation, so "All checks passed" means the profile is usable.
 
 use crate::cli::{DoctorArgs, StoreChoice};
 use crate::error::{Error, Fix};
@@ -60,12 +63,16 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
     };
 
     // Keyring round trip.
-    let choice = ctx
-        .store_flag
-        .or(meta.as_ref().map(|m| m.store))
-        .unwrap_or(StoreChoice::Auto);
-    let opened = ctx.stores.open(choice).and_then(|(s, _)| {
-        crate::store::backends::probe(s.as_ref())?;
+    // A profile's own store (never a fallback in its place), or the one a new one gets.
+    let opened = match &meta {
+        Some(m) => ctx.open_recorded(m),
+        None => ctx
+            .stores
+            .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))
+            .map(|(s, _)| s),
+    }
+    .and_then(|s| {
+        crate::store::backends::probe(&s)?;
         Ok(s)
     });
     let store = match opened {
@@ -76,6 +83,25 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
                 format!("write/read/delete round trip in the {} works", s.describe()),
                 None,
             ));
+            // Entries left by probes that were killed before they could delete them.
+            match crate::store::backends::remove_stale_probes(s.as_ref()) {
+                Ok(Some(n)) if n > 0 => probes.push(probe(
+                    "stale probes",
+                    Verdict::Info,
+                    format!(
+                        "removed {n} probe entr{} left by interrupted runs",
+                        if n == 1 { "y" } else { "ies" }
+                    ),
+                    None,
+                )),
+                Ok(_) => {}
+                Err(e) => probes.push(probe(
+                    "stale probes",
+                    Verdict::Warn,
+                    format!("could not look for probe entries left by interrupted runs: {e}"),
+                    Some(ctx.render(&e.fix())),
+                )),
+            }
             Some(s)
         }
         Err(e) => {
@@ -90,7 +116,9 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
     };
 
     // Clock and API host.
-    match ctx.kite.server_time() {
+    let kite_answers = ctx.kite.server_time();
+    let kite_up = kite_answers.is_ok();
+    match kite_answers {
         Ok(server) => {
             let skew = ctx.clock.now().duration_since(server).as_secs();
             let verdict = if skew.abs() <= 30 {
@@ -188,6 +216,11 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
         ));
     }
 
+    // The profile itself: usable only with its credentials and today's token.
+    if let (Some(store), Some(_)) = (&store, &meta) {
+        profile_probes(ctx, store.as_ref(), kite_up, &mut probes);
+    }
+
     // Plaintext copies of the current credentials here.
     if let (Some(store), Some(_)) = (&store, &meta) {
         if let Ok(Some(app)) = load_app(store.as_ref(), &ctx.entries()) {
@@ -262,13 +295,122 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
         probes.push(probe("static IP", Verdict::Info, "since 1 April 2026 Kite needs a registered static IP to place orders; login and profile calls are not affected", None));
     }
 
-    report(ctx, &probes);
+    report(ctx, &probes, meta.is_some());
     Ok(u8::from(probes.iter().any(|p| p.verdict == Verdict::Fail)))
+}
+
+/// The profile's credentials in the store it records, and today's token: present, not
+/// expired, and accepted by Kite when Kite answers (one `GET /user/profile`).
+fn profile_probes(
+    ctx: &Ctx<'_>,
+    store: &dyn crate::store::Store,
+    kite_up: bool,
+    probes: &mut Vec<Probe>,
+) {
+    let entries = ctx.entries();
+    let app = match load_app(store, &entries) {
+        Ok(Some(app)) => {
+            probes.push(probe(
+                "credentials",
+                Verdict::Pass,
+                format!(
+                    "api_key {} and api_secret are in the {}",
+                    app.api_key.masked(),
+                    store.describe()
+                ),
+                None,
+            ));
+            app
+        }
+        Ok(None) => {
+            let e = Error::NoAppCredentials {
+                label: ctx.profile_label(),
+            };
+            probes.push(probe(
+                "credentials",
+                Verdict::Fail,
+                format!("{e} in the {} this profile records", store.describe()),
+                e.fix().map(|f| ctx.render(&f)),
+            ));
+            return;
+        }
+        Err(e) => {
+            probes.push(probe(
+                "credentials",
+                Verdict::Fail,
+                e.to_string(),
+                Some(ctx.render(&e.fix())),
+            ));
+            return;
+        }
+    };
+    let now = ctx.clock.now();
+    let session = match crate::store::load_session(store, &entries) {
+        Ok(Some(s)) if s.is_valid_at(now) => s,
+        Ok(found) => {
+            let e = Error::NoValidToken {
+                expired_at: found.map(|s| crate::session::format_ist(s.expires_at)),
+            };
+            probes.push(probe(
+                "session",
+                Verdict::Fail,
+                e.to_string(),
+                e.fix().map(|f| ctx.render(&f)),
+            ));
+            return;
+        }
+        Err(e) => {
+            probes.push(probe(
+                "session",
+                Verdict::Fail,
+                e.to_string(),
+                Some(ctx.render(&e.fix())),
+            ));
+            return;
+        }
+    };
+    let left = crate::session::humanize_until(session.time_left(now));
+    if !kite_up {
+        probes.push(probe(
+            "session",
+            Verdict::Warn,
+            format!("today's token is stored ({left}); not checked with Kite (unreachable)"),
+            None,
+        ));
+        return;
+    }
+    match ctx.kite.profile(&app.api_key, &session.access_token) {
+        Ok(_) if session.dies_soon(now) => probes.push(probe(
+            "session",
+            Verdict::Warn,
+            format!("Kite accepts today's token, but it dies at 06:00 IST, {left}"),
+            Some(ctx.render(&Fix::text("after 06:00 IST run ").and_run("login"))),
+        )),
+        Ok(p) => probes.push(probe(
+            "session",
+            Verdict::Pass,
+            format!("Kite accepts today's token for {} ({left})", p.user_id),
+            None,
+        )),
+        Err(e) if e.is_token_error() => probes.push(probe(
+            "session",
+            Verdict::Fail,
+            format!("Kite rejects the stored token: {e}"),
+            Some(ctx.render(&Fix::text("run ").and_run("login --force"))),
+        )),
+        Err(e) => probes.push(probe(
+            "session",
+            Verdict::Warn,
+            format!("today's token is stored ({left}); Kite could not check it: {e}"),
+            Some(ctx.render(&e.fix())),
+        )),
+    }
 }
 
 fn config_modes(ctx: &Ctx<'_>) -> Probe {
     #[cfg(unix)]
     {
+        use std::os::unix::fs::MetadataExt;
         let path = ctx.config.path();
         let Some((fm, dm)) = ctx.config.modes() else {
             return probe(
@@ -278,13 +420,54 @@ fn config_modes(ctx: &Ctx<'_>) -> Probe {
                 None,
             );
         };
+        // Another owner, or a directory others can write to: not private whatever the
+        // permission bits of the file say.
+        let me = rustix::process::geteuid().as_raw();
+        let dir_problem = std::fs::metadata(&ctx.config.dir)
+            .ok()
+            .and_then(|m| crate::profile::dir_problem(m.mode(), m.uid(), me));
+        let file_owner = std::fs::metadata(&path)
+            .ok()
+            .map(|m| m.uid())
+            .filter(|&uid| uid != me);
+        if let Some(why) = dir_problem {
+            return probe(
+                "config",
+                Verdict::Fail,
+                format!(
+                    "the directory {} is not private: {why}",
+                    ctx.config.dir.display()
+                ),
+                Some(format!(
+                    "move the profiles to a directory only you own and can write (set KITE_SETUP_CONFIG_DIR), or fix {} (`chown`, `chmod go-w`)",
+                    ctx.config.dir.display()
+                )),
+            );
+        }
+        if let Some(uid) = file_owner {
+            return probe(
+                "config",
+                Verdict::Fail,
+                format!(
+                    "{} is owned by user id {uid}, not by you ({me})",
+                    path.display()
+                ),
+                Some(
+                    ctx.render(
+                        &Fix::text("check who wrote it, then `chown` it or run ")
+                            .and_run("init")
+                            .and(" again"),
+                    ),
+                ),
+            );
+        }
         // No permission bits for group or others (the low six bits).
         if (fm | dm).trailing_zeros() >= 6 {
             probe(
                 "config",
                 Verdict::Pass,
                 format!(
-                    "{} is private (file {fm:o}, directory {dm:o})",
+                    "{} is private (file {fm:o}, directory {dm:o}, owned by you)",
                     path.display()
                 ),
                 None,
@@ -316,7 +499,9 @@ fn config_modes(ctx: &Ctx<'_>) -> Probe {
     }
 }
 
-fn report(ctx: &Ctx<'_>, probes: &[Probe]) {
+/// Each probe, then the verdict: "All checks passed" only for a profile that is set up
+/// (and, the probes having passed, usable now).
+fn report(ctx: &Ctx<'_>, probes: &[Probe], profile_set_up: bool) {
     if ctx.json {
         let list: Vec<_> = probes
             .iter()
@@ -339,8 +524,14 @@ fn report(ctx: &Ctx<'_>, probes: &[Probe]) {
         }
     }
     let failed = probes.iter().filter(|p| p.verdict == Verdict::Fail).count();
-    if failed == 0 {
+    if failed == 0 && profile_set_up {
         ctx.ui.ok("All checks passed");
+    } else if failed == 0 {
+        ctx.ui.ok(format!(
+            "The machine checks passed; profile {} is not set up yet: run {}",
+            ctx.profile_label(),
+            ctx.render(&Fix::run("init"))
+        ));
     } else {
         ctx.ui.warn(format!("{failed} check(s) failed"));
     }

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use jiff::Timestamp;
+
 use crate::cli::{EnvArgs, EnvFormat};
 use crate::error::{Error, Fix};
 use crate::secret::Secret;
@@ -12,25 +14,60 @@ pub const API_KEY: &str = "KITE_API_KEY";
 pub const ACCESS_TOKEN: &str = "KITE_ACCESS_TOKEN";
 pub const API_SECRET: &str = "KITE_API_SECRET";
 
+/// Only in `--format json`, for programs that build a Kite client from it (the Python
+/// `kite_setup` module): the account, when the token dies (RFC 3339, UTC), and the API
+/// root the token belongs to (the sandbox's URL for sandbox profiles). None is a secret.
+pub const CLIENT_ID: &str = "KITE_CLIENT_ID";
+pub const EXPIRES_AT: &str = "KITE_ACCESS_TOKEN_EXPIRES_AT";
+pub const API_ROOT: &str = "KITE_API_ROOT";
+
 /// The variables for a script: key and token, and the secret only when asked for.
 pub fn variables(
     ctx: &Ctx<'_>,
     with_secret: bool,
     allow_expired: bool,
 ) -> Result<Vec<(&'static str, Secret)>, Error> {
+    Ok(gather(ctx, with_secret, allow_expired)?.vars)
+}
+
+/// One read of the profile and its store: the variables, and what `--format json` adds.
+struct Gathered {
+    vars: Vec<(&'static str, Secret)>,
+    client_id: String,
+    /// When today's token dies (none when running without one).
+    expires_at: Option<Timestamp>,
+}
+
+fn gather(ctx: &Ctx<'_>, with_secret: bool, allow_expired: bool) -> Result<Gathered, Error> {
     let profile = ctx.open_profile()?;
     ctx.mention_pending_rotation(profile.store());
     let creds = profile.require_app()?;
     let mut vars = vec![(API_KEY, creds.api_key.clone())];
+    let mut expires_at = None;
     match profile.require_session(ctx.clock.now()) {
-        Ok(s) => vars.push((ACCESS_TOKEN, s.access_token)),
+        Ok(s) => {
+            expires_at = Some(s.expires_at);
+            // Handed over all the same (it still works), but the script should know.
+            if s.dies_soon(ctx.clock.now()) {
+                ctx.ui.warn(format!(
+                    "the access token dies at 06:00 IST, {}: run {} after 06:00 IST for today's",
+                    crate::session::humanize_until(s.time_left(ctx.clock.now())),
+                    ctx.render(&Fix::run("login"))
+                ));
+            }
+            vars.push((ACCESS_TOKEN, s.access_token));
+        }
         Err(e) if allow_expired => ctx.ui.warn(format!("{e}; running without {ACCESS_TOKEN}")),
         Err(e) => return Err(e),
     }
     if with_secret {
         vars.push((API_SECRET, creds.api_secret.clone()));
     }
-    Ok(vars)
+    Ok(Gathered {
+        vars,
+        client_id: profile.meta.client_id,
+        expires_at,
+    })
 }
 
 pub fn run(
@@ -43,7 +80,18 @@ pub fn run(
     } else {
         args.format
     };
-    let vars = variables(ctx, args.with_secret, false)?;
+    let Gathered {
+        mut vars,
+        client_id,
+        expires_at,
+    } = gather(ctx, args.with_secret, false)?;
+    if format == EnvFormat::Json && args.dotenv.is_none() {
+        vars.push((CLIENT_ID, Secret::new(client_id)));
+        if let Some(t) = expires_at {
+            vars.push((EXPIRES_AT, Secret::new(t.to_string())));
+        }
+        vars.push((API_ROOT, Secret::new(ctx.endpoints.api.to_string())));
+    }
     if (format == EnvFormat::Dotenv || args.dotenv.is_some())
         && let Some((name, why)) = dotenv_unportable(&vars)
     {
@@ -56,6 +104,17 @@ pub fn run(
         ));
     }
     if let Some(path) = &args.dotenv {
+        // Only a regular file (or a new one): a rename would replace a FIFO, a symlink or
+        // a device such as /dev/stdout with a file holding the secrets.
+        if let Err(e) = crate::profile::check_writable_target(path) {
+            return Err(Error::usage(
+                e.to_string(),
+                Fix::text(
+                    "--dotenv writes a regular file only; to print the variables instead use ",
+                )
+                .and_run("env --format dotenv"),
+            ));
+        }
         if !args.force && in_git_worktree_unignored(path) == Some(true) {
             return Err(Error::usage(
                 format!(

@@ -1,6 +1,7 @@
 //! `kite-setup exec -- CMD ARGS…`: runs CMD with fresh KITE_* variables. On Unix the
 //! process is replaced (signals and the exit code belong to the child); elsewhere the
-//! child is spawned and its exit code passed on.
+//! child is spawned and its exit code passed on. A command that cannot be started exits
+//! 127 (not found) or 126 (not executable), as shells and `env` do.
 
 use std::ffi::OsString;
 use std::process::Command;
@@ -9,20 +10,25 @@ use crate::cli::ExecArgs;
 use crate::error::{Error, Fix};
 
 use super::Ctx;
-use super::env::variables;
+use super::env::{ACCESS_TOKEN, API_KEY, API_SECRET, variables};
 
-/// The environment variables to remove before injecting: stale `KITE_*` values from an
-/// earlier session, but not kite-setup's own `KITE_SETUP_*` settings.
+/// The environment variables to remove before injecting: stale values of the variables
+/// kite-setup itself sets (from an earlier session, or a secret the child was not given
+/// this time). Every other variable, `KITE_LOG_LEVEL` say, belongs to the user and stays.
 pub fn stale_names(env_names: impl Iterator<Item = OsString>) -> Vec<OsString> {
     env_names
-        .filter(|n| {
-            let s = n.to_string_lossy();
-            s.starts_with("KITE_") && !s.starts_with("KITE_SETUP_")
-        })
+        .filter(|n| [API_KEY, ACCESS_TOKEN, API_SECRET].iter().any(|v| n == *v))
         .collect()
 }
 
-pub fn run(ctx: &Ctx<'_>, args: &ExecArgs, current_env_names: Vec<OsString>) -> Result<u8, Error> {
+/// Runs the command. `before_exec` runs right before the process is replaced (it gives
+/// back the core-dump limit the user had).
+pub fn run(
+    ctx: &Ctx<'_>,
+    args: &ExecArgs,
+    current_env_names: Vec<OsString>,
+    before_exec: &dyn Fn(),
+) -> Result<u8, Error> {
     // clap requires CMD; checked again before the keyring is read, as a usage error.
     let (program, rest) = args.command.split_first().ok_or_else(|| {
         Error::usage(
@@ -40,33 +46,38 @@ pub fn run(ctx: &Ctx<'_>, args: &ExecArgs, current_env_names: Vec<OsString>) -> 
         cmd.env(k, v.expose());
     }
     drop(vars);
-    run_child(cmd, program)
+    run_child(cmd, program, before_exec)
 }
 
 #[cfg(unix)]
-fn run_child(mut cmd: Command, program: &OsString) -> Result<u8, Error> {
+fn run_child(mut cmd: Command, program: &OsString, before_exec: &dyn Fn()) -> Result<u8, Error> {
     use std::os::unix::process::CommandExt;
+    before_exec();
     let e = cmd.exec();
     Err(spawn_error(&e, program))
 }
 
 #[cfg(not(unix))]
-fn run_child(mut cmd: Command, program: &OsString) -> Result<u8, Error> {
+fn run_child(mut cmd: Command, program: &OsString, before_exec: &dyn Fn()) -> Result<u8, Error> {
+    before_exec();
     let status = cmd.status().map_err(|e| spawn_error(&e, program))?;
     Ok(u8::try_from(status.code().unwrap_or(1) & 0xff).unwrap_or(1))
 }
 
 fn spawn_error(e: &std::io::Error, program: &OsString) -> Error {
+    use crate::error::Kind;
     let name = program.to_string_lossy();
     if e.kind() == std::io::ErrorKind::NotFound {
-        Error::failed(
+        Error::said(
+            Kind::CommandNotFound,
             format!("command not found: {name}"),
             "check the command name and your PATH",
         )
     } else {
-        Error::failed(
+        Error::said(
+            Kind::CannotExecute,
             format!("cannot run {name}: {e}"),
-            "check that the file exists and is executable",
+            "check that the file is a program and executable (`chmod +x`)",
         )
     }
 }
@@ -76,15 +87,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_stale_kite_variables_are_removed() {
+    fn only_the_variables_kite_setup_sets_are_removed() {
         let names = [
             "KITE_API_KEY",
             "KITE_ACCESS_TOKEN",
             "KITE_API_SECRET",
             "KITE_OTHER",
+            "KITE_LOG_LEVEL",
             "KITE_SETUP_PROFILE",
             "PATH",
             "MY_KITE_X",
+            "KITE_API_KEY_2",
         ];
         let stale = stale_names(names.iter().map(OsString::from));
         let stale: Vec<String> = stale
@@ -93,12 +106,16 @@ mod tests {
             .collect();
         assert_eq!(
             stale,
-            [
-                "KITE_API_KEY",
-                "KITE_ACCESS_TOKEN",
-                "KITE_API_SECRET",
-                "KITE_OTHER"
-            ]
+            ["KITE_API_KEY", "KITE_ACCESS_TOKEN", "KITE_API_SECRET"]
         );
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_exits_as_shells_do() {
+        let program = OsString::from("nope");
+        let not_found = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(spawn_error(&not_found, &program).exit_code(), 127);
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(spawn_error(&denied, &program).exit_code(), 126);
     }
 }

@@ -653,6 +653,94 @@ fn login_skips_when_the_token_is_valid_and_forces_a_new_one() {
 }
 
 #[test]
+fn a_login_just_before_six_ist_warns_and_the_dying_token_is_replaced() {
+    let mut h = Harness::new("AB1234");
+    // 05:59:59 IST: Kite's token dies at 06:00, one second later.
+    h.now = "2026-11-26T00:29:59Z".parse().unwrap();
+    h.kite = crate::testkit::FakeKite::new("AB1234", h.now);
+    let port = test_port();
+    let p = ScriptedPrompter::new(wizard_script(vec![]));
+    let b = kite_browser(&h, port, OK_QUERY);
+    let (r, _, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
+        super::init::run(ctx, &init_args(), &|x| x == port)
+    });
+    assert_eq!(r.unwrap(), 0, "{err}");
+    assert!(!err.contains("in expired"), "{err}");
+    assert!(
+        err.contains("valid until 2026-11-26 06:00:00 IST (in 1 s)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("this token dies at 06:00 IST, in 1 s: log in again after 06:00 IST"),
+        "{err}"
+    );
+    // `login` does not keep a token with a second left: it logs in again.
+    let calls_before = h.kite.calls().len();
+    let p = ScriptedPrompter::new(vec![]);
+    let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::login::run(
+            ctx,
+            &LoginArgs {
+                timeout: 5,
+                ..LoginArgs::default()
+            },
+        )
+    });
+    assert_eq!(r.unwrap(), 0, "{err}");
+    assert!(!err.contains("Already logged in"), "{err}");
+    assert!(err.contains("dies in under 5 minutes"), "{err}");
+    assert!(err.contains("Logged in as Test Trader (AB1234)"), "{err}");
+    assert!(h.kite.calls().len() > calls_before, "a new login was made");
+    let s = crate::store::load_session(h.store.as_ref(), &Entries::new("default", false))
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.access_token.expose(), "faketoken00000000000000000000002");
+}
+
+#[test]
+fn env_hands_over_a_dying_token_with_a_warning() {
+    let mut h = Harness::new("AB1234");
+    h.now = "2026-11-26T00:26:00Z".parse().unwrap(); // 05:56 IST
+    h.kite = crate::testkit::FakeKite::new("AB1234", h.now);
+    set_up(&h, test_port());
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::default();
+    let args = EnvArgs {
+        format: EnvFormat::Sh,
+        with_secret: false,
+        dotenv: None,
+        force: false,
+    };
+    let (r, out, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::env::run(ctx, &args, &|_| None)
+    });
+    assert_eq!(r.unwrap(), 0, "{err}");
+    assert!(out.contains("KITE_ACCESS_TOKEN="), "{out}");
+    assert!(
+        err.contains(
+            "the access token dies at 06:00 IST, in 4 m: run `kite-setup login` after 06:00 IST"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_token_that_has_expired_is_described_as_expired_not_in_expired() {
+    let h = Harness::new("AB1234");
+    let s = crate::session::StoredSession {
+        access_token: "t".into(),
+        user_id: "AB1234".into(),
+        user_name: String::new(),
+        login_time: h.now,
+        expires_at: h.now,
+    };
+    let p = ScriptedPrompter::new(vec![]);
+    let b = kite_browser(&h, test_port(), OK_QUERY);
+    let (text, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| super::login::describe(ctx, &s));
+    assert!(text.ends_with("(expired)"), "{text}");
+}
+
+#[test]
 fn login_by_paste_reads_the_redirected_url_from_stdin() {
     let h = Harness::new("AB1234");
     let port = test_port();
@@ -826,6 +914,12 @@ fn env_formats_and_secret_only_when_asked() {
     r.unwrap();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["KITE_API_SECRET"], SECRET);
+    // json alone adds, for programs, the client ID, the token's death (06:00 IST after the
+    // 10:00 IST login) and the API root; sh above has only the two variables.
+    assert_eq!(v["KITE_CLIENT_ID"], "AB1234");
+    assert_eq!(v["KITE_ACCESS_TOKEN_EXPIRES_AT"], "2026-11-27T00:30:00Z");
+    assert_eq!(v["KITE_API_ROOT"], "https://api.kite.trade/");
+    assert_eq!(v.as_object().unwrap().len(), 6, "{v}");
 }
 
 #[test]
@@ -1035,6 +1129,153 @@ fn status_exit_codes_and_no_secrets() {
         super::status::run(ctx, &StatusArgs::default())
     });
     assert!(err.contains("INTERRUPTED"), "{err}");
+}
+
+/// `doctor` over the fakes, in a scratch cwd/home with nothing to scan; (code, stderr).
+fn doctor(h: &Harness) -> (u8, String) {
+    let scratch = tempfile::tempdir().unwrap();
+    let port = crate::profile::ConfigFile::new(h.config_dir.path().to_path_buf())
+        .load()
+        .unwrap()
+        .get("default", false)
+        .and_then(|m| url::Url::parse(&m.redirect_url).ok())
+        .and_then(|u| u.port());
+    let machine = super::TestMachine {
+        cwd: scratch.path().to_path_buf(),
+        home: Some(scratch.path().to_path_buf()),
+        histfile: None,
+        free_ports: port.into_iter().collect(),
+    };
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::new();
+    let (r, _, err) = with_ctx(h, &p, &b, false, "", |ctx| {
+        super::doctor::run(ctx, &crate::cli::DoctorArgs::default(), &machine)
+    });
+    (r.unwrap(), err)
+}
+
+#[test]
+fn doctor_passes_only_for_a_usable_profile() {
+    let h = Harness::new("AB1234");
+    // No profile yet: the machine is fine, but that is not "all checks passed".
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("All checks passed"), "{err}");
+    assert!(
+        err.contains(
+            "The machine checks passed; profile default is not set up yet: run `kite-setup init`"
+        ),
+        "{err}"
+    );
+
+    set_up(&h, test_port());
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("[ok  ] credentials      api_key abcd…"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[ok  ] session          Kite accepts today's token for AB1234 (in 20 h 0 m)"),
+        "{err}"
+    );
+    assert!(err.contains("All checks passed"), "{err}");
+}
+
+#[test]
+fn doctor_fails_when_the_recorded_store_lacks_the_credentials() {
+    let h = Harness::new("AB1234");
+    set_up(&h, test_port());
+    h.store
+        .delete(&Entries::new("default", false).app())
+        .unwrap();
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("[FAIL] credentials      no api_key/api_secret stored for profile default in the memory store this profile records"),
+        "{err}"
+    );
+    assert!(err.contains("fix: run `kite-setup init`"), "{err}");
+    assert!(!err.contains("All checks passed"), "{err}");
+}
+
+#[test]
+fn doctor_fails_without_todays_token_or_when_kite_rejects_it() {
+    let h = Harness::new("AB1234");
+    set_up(&h, test_port());
+    let entries = Entries::new("default", false);
+    let session = crate::store::load_session(h.store.as_ref(), &entries)
+        .unwrap()
+        .unwrap();
+
+    // Kite no longer accepts the stored token.
+    h.kite
+        .profile_failures
+        .lock()
+        .unwrap()
+        .push_back(kite_error(
+            403,
+            "TokenException",
+            "Incorrect `api_key` or `access_token`.",
+        ));
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("[FAIL] session          Kite rejects the stored token"),
+        "{err}"
+    );
+    assert!(err.contains("fix: run `kite-setup login --force`"), "{err}");
+
+    // Expired (yesterday's token).
+    let mut old = session.clone();
+    old.expires_at = h
+        .now
+        .checked_sub(jiff::SignedDuration::from_hours(4))
+        .unwrap();
+    set_json_verified(h.store.as_ref(), &entries.session(), &old).unwrap();
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("[FAIL] session          the access token expired at"),
+        "{err}"
+    );
+    assert!(err.contains("`kite-setup login`"), "{err}");
+
+    // None at all.
+    h.store.delete(&entries.session()).unwrap();
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("[FAIL] session          no access token for today"),
+        "{err}"
+    );
+    assert!(!err.contains("All checks passed"), "{err}");
+}
+
+#[test]
+fn doctor_does_not_pass_a_token_kite_could_not_check_or_a_pending_rotation() {
+    let h = Harness::new("AB1234");
+    set_up(&h, test_port());
+    *h.kite.server_time_error.lock().unwrap() = Some(KiteError::Timeout {
+        host: "api.kite.trade".into(),
+        seconds: 15,
+    });
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "[warn] session          today's token is stored (in 20 h 0 m); not checked with Kite"
+        ),
+        "{err}"
+    );
+    *h.kite.server_time_error.lock().unwrap() = None;
+    h.store
+        .set(&Entries::new("default", false).pending(), &"{}".into())
+        .unwrap();
+    let (code, err) = doctor(&h);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("[FAIL] rotation"), "{err}");
+    assert!(err.contains("regenerate --resume"), "{err}");
 }
 
 /// Doctor's fixes name this run's flags: a busy redirect port sends a `--sandbox-url` run

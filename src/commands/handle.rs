@@ -8,8 +8,9 @@ use jiff::Timestamp;
 
 use crate::error::Error;
 use crate::profile::ProfileMeta;
+use crate::secret::Secret;
 use crate::session::{StoredSession, format_ist};
-use crate::store::{AppCredentials, Entries, Store, load_app, load_session, set_json_verified};
+use crate::store::{AppCredentials, Entries, Store, load_app, load_session};
 
 use super::Ctx;
 
@@ -29,10 +30,12 @@ impl Ctx<'_> {
         self.profile_handle(meta)
     }
 
-    /// The handle of a profile whose metadata is already loaded (opens its store).
+    /// The handle of a profile whose metadata is already loaded (opens its store, and
+    /// first finishes or drops any `init` of it a kill cut short: `txn::recover`).
     pub fn profile_handle(&self, meta: ProfileMeta) -> Result<ProfileHandle, Error> {
-        let choice = self.store_flag.unwrap_or(meta.store);
-        let store = self.stores.open(choice)?.0;
+        // Only the store it records: never a fallback in its place.
+        let store = self.open_recorded(&meta)?;
+        super::txn::recover(self, store.as_ref())?;
         Ok(ProfileHandle {
             meta,
             store,
@@ -80,13 +83,26 @@ impl ProfileHandle {
         }
     }
 
-    /// Stores a new session (read back).
-    pub fn save_session(&self, s: &StoredSession) -> Result<(), Error> {
-        Ok(set_json_verified(self.store(), &self.entries.session(), s)?)
+    /// Stores the session a login with `used` got, if the profile is still the one it
+    /// logged in to, and revokes the token it replaces (`txn::replace_session`).
+    pub fn replace_session(
+        &self,
+        ctx: &Ctx<'_>,
+        used: &AppCredentials,
+        new: &StoredSession,
+    ) -> Result<(), Error> {
+        super::txn::replace_session(ctx, self.store(), used, new)
     }
 
-    /// Forgets the stored session; `false` when there was none.
-    pub fn forget_session(&self) -> Result<bool, Error> {
-        Ok(self.store.delete(&self.entries.session())?)
+    /// Forgets the session if it still holds `revoked` (a login may have stored a newer
+    /// one meanwhile); whether it did (`txn::forget_session_if`).
+    pub fn forget_session_if(&self, ctx: &Ctx<'_>, revoked: &Secret) -> Result<bool, Error> {
+        super::txn::forget_session_if(ctx, self.store(), revoked)
+    }
+
+    /// This profile's state-changing section: its lock, and no interruption until it ends
+    /// (`txn::section`).
+    pub fn section(&self, ctx: &Ctx<'_>, command: &str) -> Result<super::txn::Section, Error> {
+        super::txn::section(ctx, command)
     }
 }

@@ -1,19 +1,20 @@
 //! `kite-setup logout` (revoke today's token at Kite, then forget it) and
 //! `kite-setup remove` (revoke, delete the keyring entries and the metadata).
 
-use super::Ctx;
 use super::handle::ProfileHandle;
+use super::{Ctx, txn};
 use crate::cli::RemoveArgs;
 use crate::error::{Error, Fix};
 use crate::kite::KiteError;
+use crate::secret::Secret;
 
-/// What happened to the token at Kite.
+/// What happened to the token at Kite; the token itself where one was stored.
 enum Revoked {
-    Done,
-    AlreadyDead,
+    Done(Secret),
+    AlreadyDead(Secret),
     NothingStored,
     /// A token is stored but no api_key to revoke it with (the app entry is gone).
-    NoKey,
+    NoKey(Secret),
     Failed(KiteError),
 }
 
@@ -22,12 +23,12 @@ fn revoke(ctx: &Ctx<'_>, profile: &ProfileHandle) -> Result<Revoked, Error> {
         return Ok(Revoked::NothingStored);
     };
     let Some(app) = profile.app()? else {
-        return Ok(Revoked::NoKey);
+        return Ok(Revoked::NoKey(session.access_token));
     };
     Ok(
         match ctx.kite.invalidate(&app.api_key, &session.access_token) {
-            Ok(()) => Revoked::Done,
-            Err(e) if e.is_token_error() => Revoked::AlreadyDead,
+            Ok(()) => Revoked::Done(session.access_token),
+            Err(e) if e.is_token_error() => Revoked::AlreadyDead(session.access_token),
             Err(e) => Revoked::Failed(e),
         },
     )
@@ -35,19 +36,27 @@ fn revoke(ctx: &Ctx<'_>, profile: &ProfileHandle) -> Result<Revoked, Error> {
 
 pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
     let profile = ctx.open_profile()?;
-    match revoke(ctx, &profile)? {
+    let revoked = match revoke(ctx, &profile)? {
         Revoked::NothingStored => {
             ctx.ui
                 .say("No access token is stored for this profile; nothing to revoke.");
             return Ok(0);
         }
-        Revoked::Done => ctx.ui.ok("Revoked the access token at Kite"),
-        Revoked::AlreadyDead => ctx
-            .ui
-            .ok("Kite already rejects the access token (expired or revoked)"),
-        Revoked::NoKey => ctx.ui.warn(
-            "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
-        ),
+        Revoked::Done(token) => {
+            ctx.ui.ok("Revoked the access token at Kite");
+            token
+        }
+        Revoked::AlreadyDead(token) => {
+            ctx.ui
+                .ok("Kite already rejects the access token (expired or revoked)");
+            token
+        }
+        Revoked::NoKey(token) => {
+            ctx.ui.warn(
+                "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
+            );
+            token
+        }
         Revoked::Failed(e) => {
             let fix = e.fix().also(Fix::text(
                 "the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
@@ -58,9 +67,15 @@ pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
             )
             .caused_by(e));
         }
+    };
+    // Only the token revoked above: a login may have stored a newer one meanwhile.
+    if profile.forget_session_if(ctx, &revoked)? {
+        ctx.ui.ok("Forgot the access token locally");
+    } else {
+        ctx.ui.warn(
+            "A newer access token was stored by another login meanwhile: it was kept (run logout again to revoke it)",
+        );
     }
-    profile.forget_session()?;
-    ctx.ui.ok("Forgot the access token locally");
     Ok(0)
 }
 
@@ -88,16 +103,25 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
     }
     let profile = ctx.profile_handle(meta)?;
     let store = profile.store();
+    // Waits for (or, past the lock wait, refuses) another command changing this profile;
+    // one that is still logging in finds the profile gone when it comes to store.
+    let _section = profile.section(ctx, "remove")?;
     match revoke(ctx, &profile)? {
         Revoked::NothingStored => {}
-        Revoked::Done => ctx.ui.ok("Revoked the access token at Kite"),
-        Revoked::AlreadyDead => ctx.ui.ok("Kite already rejects the access token"),
-        Revoked::NoKey => ctx.ui.warn(
+        Revoked::Done(_) => ctx.ui.ok("Revoked the access token at Kite"),
+        Revoked::AlreadyDead(_) => ctx.ui.ok("Kite already rejects the access token"),
+        Revoked::NoKey(_) => ctx.ui.warn(
             "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
         ),
         Revoked::Failed(e) => ctx.ui.warn(format!(
             "Could not revoke the access token at Kite ({e}); it dies at 06:00 IST"
         )),
+    }
+    if txn::drop_staged(ctx, store)? {
+        ctx.ui.ok(format!(
+            "Deleted an interrupted init's staged app from the {}",
+            store.describe()
+        ));
     }
     let entries = &profile.entries;
     for (entry, what) in [
@@ -110,9 +134,10 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
                 .ok(format!("Deleted the {what} from the {}", store.describe()));
         }
     }
-    let mut config = ctx.config.load()?;
-    config.profiles_mut(ctx.sandbox).remove(&ctx.profile);
-    ctx.config.save(&config)?;
+    ctx.config.update(|config| {
+        config.profiles_mut(ctx.sandbox).remove(&ctx.profile);
+    })?;
+    crate::interrupt::note(format!("profile {} was removed", ctx.profile_label()));
     ctx.ui.ok(format!(
         "Removed profile {} from {}",
         ctx.profile_label(),

@@ -17,6 +17,7 @@ pub mod regenerate;
 mod regenerate_tests;
 pub mod status;
 pub mod token;
+pub mod txn;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -180,9 +181,13 @@ impl Ctx<'_> {
         }
     }
 
-    /// The profile's metadata, or "login needed" with the command that creates it.
+    /// The profile's metadata, or "login needed" with the command that creates it (after
+    /// dropping what a first `init` of it left when a kill cut it short, `txn::recover`).
     pub fn require_profile(&self) -> Result<ProfileMeta, Error> {
         let config = self.config.load()?;
+        if config.get(&self.profile, self.sandbox).is_none() {
+            txn::recover_uncommitted(self);
+        }
         config
             .get(&self.profile, self.sandbox)
             .cloned()
@@ -190,6 +195,37 @@ impl Ctx<'_> {
                 profile: self.profile.clone(),
                 sandbox: self.sandbox,
             })
+    }
+
+    /// The store `meta` records (or `--store`), and only that one: when sandbox mode
+    /// would fall back to its own file because the OS keyring is gone, this profile's
+    /// secrets are still in the keyring, so that is the error.
+    pub fn open_recorded(&self, meta: &ProfileMeta) -> Result<Arc<dyn Store>, StoreError> {
+        let choice = self.store_flag.unwrap_or(meta.store);
+        match self.stores.open(choice)? {
+            (store, used) if used == choice => Ok(store),
+            _ => Err(StoreError::Unavailable {
+                backend: crate::store::backends::OS_BACKEND.into(),
+                detail: format!(
+                    "profile {} keeps its secrets there, and it cannot be reached",
+                    self.profile_label()
+                ),
+            }),
+        }
+    }
+
+    /// The store for a new profile: `--store`, or the OS keyring, or in sandbox mode
+    /// without one the sandbox-only file (which it says), and the choice to record.
+    pub fn open_new_store(&self) -> Result<(Arc<dyn Store>, StoreChoice), Error> {
+        let choice = self.store_flag.unwrap_or(StoreChoice::Auto);
+        let (store, used) = self.stores.open(choice)?;
+        if used == StoreChoice::SandboxFile && choice != used {
+            self.ui.warn(format!(
+                "No OS keyring here: sandbox secrets go to a plaintext file in {} (sandbox only; live profiles never do this)",
+                self.config.dir.join(crate::store::backends::SANDBOX_STORE_DIR).display()
+            ));
+        }
+        Ok((store, used))
     }
 
     /// The flags a suggested command must repeat to act on this run's profile.

@@ -52,6 +52,13 @@ impl Report {
 }
 
 pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
+    // This profile as it is after any `init` a kill cut short is finished or dropped; a
+    // store that cannot be opened is reported below, per profile.
+    if let Some(meta) = ctx.config.load()?.get(&ctx.profile, ctx.sandbox)
+        && let Ok((store, _)) = ctx.stores.open(ctx.store_flag.unwrap_or(meta.store))
+    {
+        super::txn::recover(ctx, store.as_ref())?;
+    }
     let config = ctx.config.load()?;
     let profiles = config.profiles(ctx.sandbox);
     let mut reports = Vec::new();
@@ -123,8 +130,8 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         check_failed: None,
         store_failed: None,
     };
-    let store = match ctx.stores.open(ctx.store_flag.unwrap_or(meta.store)) {
-        Ok((s, _)) => s,
+    let store = match ctx.open_recorded(meta) {
+        Ok(s) => s,
         Err(e) => {
             r.store_failed = Some(e);
             return r;
@@ -194,10 +201,12 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
             ", NOT verified (--skip-verify)"
         }
     ));
-    let store_note = if matches!(r.meta.store, crate::cli::StoreChoice::File) {
-        "  (plaintext file: chosen with --store file)"
-    } else {
-        ""
+    let store_note = match r.meta.store {
+        crate::cli::StoreChoice::File => "  (plaintext file: chosen with --store file)",
+        crate::cli::StoreChoice::SandboxFile => {
+            "  (plaintext file: sandbox only, no OS keyring here)"
+        }
+        _ => "",
     };
     ctx.ui
         .say(format!("    store       {}{store_note}", r.store));

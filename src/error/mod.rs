@@ -14,13 +14,19 @@ use crate::profile::ConfigError;
 use crate::prompt::PromptError;
 use crate::store::StoreError;
 
-/// Exit codes: 0 ok, 1 error, 2 usage/missing input, 4 login needed, 130 interrupted.
+/// Exit codes: 0 ok, 1 error, 2 usage/missing input, 4 login needed; for `exec`, 126
+/// cannot execute and 127 not found (as shells and `env` report them); 128+signal when a
+/// signal ends the run (129 SIGHUP, 130 Ctrl-C, 143 SIGTERM).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const LOGIN_NEEDED: u8 = 4;
+    pub const CANNOT_EXECUTE: u8 = 126;
+    pub const NOT_FOUND: u8 = 127;
+    pub const HANGUP: u8 = 129;
     pub const INTERRUPTED: u8 = 130;
+    pub const TERMINATED: u8 = 143;
 }
 
 /// What kind of failure it is, for the exit code and for scripts.
@@ -34,6 +40,10 @@ pub enum Kind {
     Failed,
     /// Ctrl-C (exit 130).
     Interrupted,
+    /// `exec`: the command is not found (exit 127, as shells say it).
+    CommandNotFound,
+    /// `exec`: the command is there but cannot be run (exit 126).
+    CannotExecute,
 }
 
 impl Kind {
@@ -43,6 +53,8 @@ impl Kind {
             Kind::LoginNeeded => exit::LOGIN_NEEDED,
             Kind::Failed => exit::ERROR,
             Kind::Interrupted => exit::INTERRUPTED,
+            Kind::CommandNotFound => exit::NOT_FOUND,
+            Kind::CannotExecute => exit::CANNOT_EXECUTE,
         }
     }
 }

@@ -95,6 +95,8 @@ pub enum RedirectUrlError {
     Localhost { port: Option<u16> },
     #[error("the redirect URL writes the loopback address unusually; write it as {canonical}")]
     NonCanonicalHost { canonical: String },
+    #[error("the redirect URL writes its port unusually; write it as {canonical}")]
+    NonCanonicalPort { canonical: u16 },
     #[error("the redirect URL has no port")]
     MissingPort,
     #[error("the redirect URL has port 0, which cannot be registered")]
@@ -134,6 +136,9 @@ impl RedirectUrlError {
             )),
             Self::NonCanonicalHost { canonical } => Fix::text(format!(
                 "register the URL with the host written as {canonical}"
+            )),
+            Self::NonCanonicalPort { canonical } => Fix::text(format!(
+                "register the URL with the port written as {canonical} (no leading zeros)"
             )),
             Self::Userinfo | Self::Query | Self::Fragment => Fix::text(format!(
                 "register the URL without user@, ?query or #fragment, e.g. {EXAMPLE}; kite-setup adds its own parameters"
@@ -202,6 +207,11 @@ pub fn validate_redirect_url(s: &str) -> Result<RedirectTarget, RedirectUrlError
     };
     if port == 0 {
         return Err(RedirectUrlError::PortZero);
+    }
+    // `:05123` parses as 5123, but Kite redirects to the registered text and a browser
+    // then asks for `Host: 127.0.0.1:5123`: only the plain decimal keeps the two equal.
+    if raw_port != Some(port.to_string().as_str()) {
+        return Err(RedirectUrlError::NonCanonicalPort { canonical: port });
     }
     if url.query().is_some() {
         return Err(RedirectUrlError::Query);
@@ -336,6 +346,19 @@ mod tests {
                 .to_string()
                 .contains("--paste")
         );
+    }
+
+    #[test]
+    fn rejects_a_port_with_leading_zeros() {
+        assert_eq!(
+            err("http://127.0.0.1:05123/cb"),
+            RedirectUrlError::NonCanonicalPort { canonical: 5123 }
+        );
+        assert_eq!(
+            err("http://127.0.0.1:01\\"),
+            RedirectUrlError::NonCanonicalPort { canonical: 1 }
+        );
+        assert!(err("http://[::1]:0080/cb").hint().contains("written as 80"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! and the explicit plaintext file. Built in `app.rs` through [`open_store`].
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use crate::cli::StoreChoice;
@@ -19,7 +19,11 @@ mod os;
 pub use file::FileStore;
 #[cfg(target_os = "linux")]
 pub use keyutils::KeyutilsStore;
+pub use os::BACKEND as OS_BACKEND;
 pub use os::KeyringStore;
+
+/// The directory (inside the config dir) of the sandbox-only file store.
+pub const SANDBOX_STORE_DIR: &str = "sandbox-store";
 
 /// Opens the store the user chose. `Auto` connects to the OS credential store now (once
 /// per process, under `timeout`), so an unavailable or hung keyring is reported here.
@@ -31,6 +35,9 @@ pub fn open_store(
     match choice {
         StoreChoice::Auto => Ok(Box::new(KeyringStore::connect(timeout)?)),
         StoreChoice::File => Ok(Box::new(FileStore::new(config_dir))),
+        StoreChoice::SandboxFile => Ok(Box::new(FileStore::new(
+            &config_dir.join(SANDBOX_STORE_DIR),
+        ))),
         #[cfg(target_os = "linux")]
         StoreChoice::Keyutils => Ok(Box::new(KeyutilsStore::new())),
         #[cfg(not(target_os = "linux"))]
@@ -41,22 +48,43 @@ pub fn open_store(
     }
 }
 
-/// Proves the store works: writes a random probe entry (`_probe/<hex>`), reads it back and
-/// deletes it. Used by `init`'s pre-flight and by `doctor`. The delete is tried even when
-/// the read fails, so a probe leaves nothing behind when the store allows it.
-pub fn probe(store: &dyn Store) -> Result<(), StoreError> {
-    let tag = random_hex(8);
-    let entry = format!("_probe/{tag}");
+/// Where probe entries are filed: `_probe/<pid>-<random hex>`.
+pub const PROBE_PREFIX: &str = "_probe/";
+
+/// The probe entry this process is writing right now (with its store), so that a run
+/// interrupted by a signal can delete it before exiting.
+static IN_FLIGHT: std::sync::Mutex<Option<(Arc<dyn Store>, String)>> = std::sync::Mutex::new(None);
+
+/// Proves the store works: writes a random probe entry (`_probe/<pid>-<hex>`), reads it
+/// back and deletes it. Used by `init`'s pre-flight and by `doctor`. The delete is tried
+/// even when the read fails, and a signal mid-way deletes it too
+/// ([`remove_interrupted_probe`]); a probe killed outright leaves an entry named after
+/// its process, which [`remove_stale_probes`] recognises later.
+pub fn probe(store: &Arc<dyn Store>) -> Result<(), StoreError> {
+    let entry = format!("{PROBE_PREFIX}{}-{}", std::process::id(), random_hex(8));
+    set_in_flight(Some((Arc::clone(store), entry.clone())));
+    let result = probe_entry(store.as_ref(), &entry);
+    set_in_flight(None);
+    result
+}
+
+fn set_in_flight(value: Option<(Arc<dyn Store>, String)>) {
+    *IN_FLIGHT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+}
+
+fn probe_entry(store: &dyn Store, entry: &str) -> Result<(), StoreError> {
     let value = Secret::new(format!("kite-setup-probe-{}", random_hex(8)));
-    store.set(&entry, &value)?;
-    let read = store.get(&entry);
-    let deleted = store.delete(&entry);
+    store.set(entry, &value)?;
+    let read = store.get(entry);
+    let deleted = store.delete(entry);
     match read? {
         Some(back) if back == value => {}
         _ => {
             return Err(StoreError::ReadBackMismatch {
                 backend: store.describe(),
-                entry,
+                entry: entry.to_string(),
             });
         }
     }
@@ -69,6 +97,81 @@ pub fn probe(store: &dyn Store) -> Result<(), StoreError> {
             detail: "the probe entry was gone before it was deleted".into(),
         })
     }
+}
+
+/// Called on Ctrl-C/SIGTERM: deletes the probe entry this process was in the middle of,
+/// waiting at most `wait` (the store may be what hangs).
+pub fn remove_interrupted_probe(wait: Duration) {
+    let taken = IN_FLIGHT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let Some((store, entry)) = taken else {
+        return;
+    };
+    let (tx, rx) = mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("kite-setup-probe-cleanup".into())
+        .spawn(move || {
+            let _ = store.delete(&entry);
+            let _ = tx.send(());
+        });
+    if spawned.is_ok() {
+        let _ = rx.recv_timeout(wait);
+    }
+}
+
+/// Whether a probe entry was left by a probe that can no longer finish: its process is
+/// gone, or the name is an older kite-setup's `_probe/<hex>` (no process in it).
+pub fn probe_is_stale(name: &str, alive: &dyn Fn(u32) -> bool) -> bool {
+    let Some(rest) = name.strip_prefix(PROBE_PREFIX) else {
+        return false;
+    };
+    match rest
+        .split_once('-')
+        .and_then(|(pid, _)| pid.parse::<u32>().ok())
+    {
+        Some(pid) => pid != std::process::id() && !alive(pid),
+        None => true,
+    }
+}
+
+/// Whether a process with this id exists (on Unix: `kill(pid, 0)`, where "not permitted"
+/// still means it exists). Elsewhere every process is taken to be alive.
+pub fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Deletes the probe entries killed probes left behind (see [`probe_is_stale`]). `None`
+/// when the store cannot list its entries.
+pub fn remove_stale_probes(store: &dyn Store) -> Result<Option<usize>, StoreError> {
+    let Some(names) = store.list(PROBE_PREFIX)? else {
+        return Ok(None);
+    };
+    let mut removed = 0;
+    for name in names.iter().filter(|n| probe_is_stale(n, &process_alive)) {
+        if store.delete(name)? {
+            removed += 1;
+        }
+    }
+    Ok(Some(removed))
 }
 
 /// Random lowercase hex, `bytes * 2` characters long.
@@ -172,9 +275,60 @@ mod tests {
 
     #[test]
     fn probe_round_trips_and_leaves_nothing() {
-        let store = MemoryStore::default();
+        let memory = Arc::new(MemoryStore::default());
+        let store: Arc<dyn Store> = memory.clone();
         probe(&store).unwrap();
-        assert!(store.snapshot().is_empty());
+        assert!(memory.snapshot().is_empty());
+        assert!(IN_FLIGHT.lock().unwrap().is_none());
+    }
+
+    #[test]
+    fn an_interrupted_probe_deletes_its_entry() {
+        let memory = Arc::new(MemoryStore::default());
+        let store: Arc<dyn Store> = memory.clone();
+        let entry = format!("{PROBE_PREFIX}{}-cafe", std::process::id());
+        store.set(&entry, &Secret::from("x")).unwrap();
+        set_in_flight(Some((store, entry)));
+        remove_interrupted_probe(Duration::from_secs(2));
+        assert!(memory.snapshot().is_empty());
+        // Nothing in flight: nothing happens.
+        remove_interrupted_probe(Duration::from_secs(2));
+    }
+
+    #[test]
+    fn stale_probe_entries_are_those_of_dead_processes_and_old_names() {
+        let me = std::process::id();
+        let dead = |_: u32| false;
+        let alive = |_: u32| true;
+        assert!(probe_is_stale("_probe/0123456789abcdef", &alive));
+        assert!(probe_is_stale("_probe/4242-0123456789abcdef", &dead));
+        assert!(!probe_is_stale("_probe/4242-0123456789abcdef", &alive));
+        assert!(!probe_is_stale(&format!("_probe/{me}-00"), &dead));
+        assert!(!probe_is_stale("default/app", &dead));
+        assert!(process_alive(me));
+        // Far above any pid_max: no such process.
+        assert!(!process_alive(2_000_000_000));
+    }
+
+    #[test]
+    fn stale_probes_are_removed_and_nothing_else() {
+        let memory = MemoryStore::default();
+        for name in [
+            "_probe/0123456789abcdef",
+            "_probe/2000000000-aa",
+            "default/app",
+            "sandbox/default/session",
+        ] {
+            memory.set(name, &Secret::from("x")).unwrap();
+        }
+        let live = format!("_probe/{}-bb", std::process::id());
+        memory.set(&live, &Secret::from("x")).unwrap();
+        assert_eq!(remove_stale_probes(&memory).unwrap(), Some(2));
+        let left: Vec<String> = memory.snapshot().into_keys().collect();
+        assert_eq!(
+            left,
+            [live.as_str(), "default/app", "sandbox/default/session"]
+        );
     }
 
     #[test]
@@ -194,7 +348,8 @@ mod tests {
                 "forgetful".into()
             }
         }
-        let err = probe(&Forgetful).unwrap_err();
+        let forgetful: Arc<dyn Store> = Arc::new(Forgetful);
+        let err = probe(&forgetful).unwrap_err();
         assert!(
             matches!(err, StoreError::ReadBackMismatch { .. }),
             "{err:?}"
@@ -203,10 +358,11 @@ mod tests {
 
     #[test]
     fn probe_passes_store_errors_through() {
-        let store = MemoryStore::default();
-        *store.fail_with.lock().unwrap() = Some(StoreError::Locked {
+        let memory = Arc::new(MemoryStore::default());
+        *memory.fail_with.lock().unwrap() = Some(StoreError::Locked {
             backend: "memory".into(),
         });
+        let store: Arc<dyn Store> = memory;
         assert!(matches!(
             probe(&store).unwrap_err(),
             StoreError::Locked { .. }

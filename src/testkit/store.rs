@@ -66,4 +66,17 @@ impl Store for MemoryStore {
     fn describe(&self) -> String {
         "memory store".into()
     }
+
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        self.check()?;
+        Ok(Some(
+            self.entries
+                .lock()
+                .expect("lock")
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect(),
+        ))
+    }
 }

@@ -1,5 +1,5 @@
-//! The bad-input corpus (issue 6, product.md "Bad input gets a clear error and loses
-//! nothing"), through the real binary with a real keyring and a sandbox: malformed flags,
+//! The bad-input corpus (a clear one-line error, a hint, the right exit code, and nothing
+//! stored changes), through the real binary with a real keyring and a sandbox: malformed flags,
 //! secrets on stdin, redirect URLs, `--sandbox-url`, pasted redirect URLs (`login --paste`),
 //! a corrupt config file and bad profile names. Each case: the expected exit code, one
 //! `error:` line with the expected words, a `hint:`, no panic, no echoed secret, and the
@@ -521,7 +521,10 @@ fn bad_input_corpus() {
     std::fs::write(&config, good).unwrap();
     w.run(&["status"], "").expect(0);
 
-    println!("bad input: {} cases, {} panics", t.cases, t.panics);
+    crate::support::report_figure(
+        "bad_input",
+        &format!("bad input: {} cases, {} panics", t.cases, t.panics),
+    );
     assert!(
         t.problems.is_empty(),
         "{} of {} cases failed:\n{}",

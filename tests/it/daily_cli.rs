@@ -1,5 +1,5 @@
 //! The daily commands end to end: the real binary, a real headless Secret Service, a
-//! sandbox process, the official `kiteconnect` Python SDK and real shells (issue 4).
+//! sandbox process, the official `kiteconnect` Python SDK and real shells.
 //!
 //! Each test builds its own world (keyring, sandbox, config dirs, free ports), so they run
 //! in parallel with each other and with other test binaries.
@@ -100,7 +100,7 @@ kite.set_access_token(os.environ["KITE_ACCESS_TOKEN"])
 p = kite.profile()
 print(p["user_id"])
 print("secret" if "KITE_API_SECRET" in os.environ else "no-secret")
-print(os.environ.get("KITE_STALE_EXTRA", "stale-gone"))
+print(os.environ.get("KITE_STALE_EXTRA", "gone"))
 "#;
 
 #[test]
@@ -148,13 +148,27 @@ fn daily_chain_login_token_env_exec_sdk_logout() {
         )
     );
     assert_eq!(env.stderr, "");
+    // json: the same two variables, plus (for programs building a Kite client) the client
+    // ID, the token's expiry and the API root it belongs to; never the secret.
     let json = w.run(&["env", "--format", "json"], "").expect(0);
     assert_eq!(
         json.stdout,
         format!(
             "{}\n",
-            serde_json::json!({"KITE_API_KEY": app.api_key, "KITE_ACCESS_TOKEN": token})
+            serde_json::json!({
+                "KITE_API_KEY": app.api_key,
+                "KITE_ACCESS_TOKEN": token,
+                "KITE_CLIENT_ID": w.sandbox.client_id,
+                "KITE_ACCESS_TOKEN_EXPIRES_AT": next_six_ist(login_time).to_string(),
+                "KITE_API_ROOT": w.sandbox.url,
+            })
         )
+    );
+    assert!(!json.stdout.contains(&app.api_secret), "no secret in json");
+    let global_json = w.run(&["--json", "env"], "").expect(0);
+    assert_eq!(
+        global_json.stdout, json.stdout,
+        "--json env is --format json"
     );
     let with_secret = w.run(&["env", "--with-secret"], "").expect(0);
     assert!(
@@ -190,11 +204,11 @@ fn daily_chain_login_token_env_exec_sdk_logout() {
         .env("KITE_API_KEY", "stale-key")
         .env("KITE_ACCESS_TOKEN", "stale-token")
         .env("KITE_API_SECRET", "stale-secret")
-        .env("KITE_STALE_EXTRA", "stale-extra");
+        .env("KITE_STALE_EXTRA", "kept-extra");
     let sdk = run_command(cmd, "").expect(0);
     assert_eq!(
         sdk.stdout,
-        format!("{}\nno-secret\nstale-gone\n", w.sandbox.client_id),
+        format!("{}\nno-secret\nkept-extra\n", w.sandbox.client_id),
         "exec's stdout is the child's, and nothing else; stderr: {}",
         sdk.stderr
     );
@@ -772,5 +786,374 @@ fn profiles_are_kept_apart_and_a_dead_token_is_still_forgotten_on_logout() {
     assert!(
         w.keyring.lookup("sandbox/default/app").is_some(),
         "logout keeps the app credentials"
+    );
+}
+
+#[test]
+fn exec_of_a_command_that_cannot_start_exits_127_or_126_as_shells_do() {
+    let w = World::new();
+    w.set_up();
+    let dir = scratch(&w, "exec-codes");
+    let not_exec = dir.join("not-executable.sh");
+    std::fs::write(&not_exec, "#!/bin/sh\necho hi\n").expect("write script");
+    let missing = w.run(&["exec", "--", "kite-setup-no-such-command"], "");
+    let problems = crate::support::cli::check_failure(&missing, 127, "command not found");
+    assert!(problems.is_empty(), "{problems:?}\n{}", missing.stderr);
+    for target in [&not_exec, &dir] {
+        let run = w.run(&["exec", "--", target.to_str().expect("utf-8")], "");
+        let problems = crate::support::cli::check_failure(&run, 126, "cannot run");
+        assert!(
+            problems.is_empty(),
+            "{target:?}: {problems:?}\n{}",
+            run.stderr
+        );
+    }
+    // The child's own exit code still passes through.
+    w.run(&["exec", "--", "sh", "-c", "exit 7"], "").expect(7);
+}
+
+#[test]
+fn exec_keeps_the_users_kite_variables_and_core_limit() {
+    let w = World::new();
+    w.set_up();
+    // The outer shell sets the limits the user has; the child reports what it got.
+    let run = sh(
+        &w,
+        r#"ulimit -S -c 4096 || exit 90
+hard=$(ulimit -H -c)
+echo "hard $hard"
+exec "$BIN" --sandbox-url "$SBX" exec -- sh -c 'echo "soft $(ulimit -S -c)"; echo "hard $(ulimit -H -c)"; echo "log ${KITE_LOG_LEVEL:-gone}"; echo "key ${KITE_API_SECRET:-gone}"'"#,
+        &[
+            ("KITE_LOG_LEVEL", "debug"),
+            ("KITE_API_SECRET", "stale-secret"),
+        ],
+    )
+    .expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(lines[1], "soft 4096", "{}", run.stdout);
+    assert_eq!(
+        lines[2], lines[0],
+        "the hard limit is the user's: {}",
+        run.stdout
+    );
+    assert_eq!(lines[3], "log debug", "{}", run.stdout);
+    assert_eq!(lines[4], "key gone", "a stale secret is still removed");
+}
+
+#[test]
+fn sigterm_exits_143_and_sigint_130() {
+    use rustix::process::{Pid, Signal, kill_process};
+    let w = World::new();
+    w.set_up();
+    for (signal, name, code) in [(Signal::TERM, "TERM", 143), (Signal::INT, "INT", 130)] {
+        let mut login = crate::support::cli::Streaming::spawn(
+            w.command(&["login", "--paste", "--force"]),
+            Stdio::piped(),
+        );
+        assert!(
+            login
+                .login_url(std::time::Duration::from_secs(20))
+                .is_some(),
+            "the login is waiting"
+        );
+        // Held until the end: `wait` would close it, and the EOF could beat the signal.
+        let _stdin = login.child.stdin.take();
+        let pid = i32::try_from(login.child.id())
+            .ok()
+            .and_then(Pid::from_raw)
+            .expect("pid");
+        kill_process(pid, signal).expect("kill");
+        let status = login.child.wait().expect("wait");
+        let stderr = login.stderr();
+        assert_eq!(status.code(), Some(code), "SIG{name}: {stderr}");
+        assert!(
+            stderr.contains("interrupted: no partial changes were made"),
+            "{stderr}"
+        );
+    }
+}
+
+/// Runs `cmd` and kills it if it has not ended within `secs` (a hang is a failure here,
+/// not a stuck test run).
+fn run_bounded(mut cmd: std::process::Command, secs: u64) -> Run {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {secs} s: it hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+}
+
+#[cfg(unix)]
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+#[cfg(unix)]
+#[test]
+fn dotenv_refuses_a_fifo_or_a_symlink_and_leaves_it_as_it_was() {
+    let w = World::new();
+    w.set_up();
+    let dir = scratch(&w, "targets");
+    let fifo = dir.join("fifo.env");
+    mkfifo(&fifo);
+    let real = dir.join("real.env");
+    std::fs::write(&real, "KEEP=1\n").expect("write");
+    let link = dir.join("link.env");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    for (target, kind) in [(&fifo, "a FIFO"), (&link, "a symbolic link")] {
+        let mut cmd = w.command(&["env", "--dotenv", target.to_str().expect("utf-8")]);
+        cmd.current_dir(&dir);
+        let run = run_bounded(cmd, 30);
+        let problems = crate::support::cli::check_failure(&run, 2, kind);
+        assert!(problems.is_empty(), "{problems:?}\n{}", run.stderr);
+        assert!(run.stderr.contains("--format dotenv"), "{}", run.stderr);
+    }
+    assert!(is_fifo(&fifo), "the FIFO is still a FIFO");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&real).expect("real"), "KEEP=1\n");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_shared_config_dir_is_refused_and_never_chmod_ed() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let app = w.create_app();
+    let shared = scratch(&w, "shared-tmp");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let mut cmd = w.command(&w.init_args(&app));
+    cmd.env("KITE_SETUP_CONFIG_DIR", &shared);
+    let run = run_command(cmd, &format!("{}\n", app.api_secret));
+    let problems = crate::support::cli::check_failure(&run, 1, "is not private");
+    assert!(problems.is_empty(), "{problems:?}\n{}", run.stderr);
+    assert!(run.stderr.contains("chmod go-w"), "{}", run.stderr);
+    let mode = std::fs::metadata(&shared)
+        .expect("dir")
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o1777, "the shared directory was chmod-ed");
+    assert_eq!(
+        std::fs::read_dir(&shared).expect("dir").count(),
+        0,
+        "nothing written there"
+    );
+    // A readable (not writable) existing dir is used as it is: not chmod-ed to 0700.
+    let open = scratch(&w, "readable-config");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut cmd = w.command(&w.init_args(&app));
+    cmd.env("KITE_SETUP_CONFIG_DIR", &open);
+    run_command(cmd, &format!("{}\n", app.api_secret)).expect(0);
+    let mode = std::fs::metadata(&open).expect("dir").permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_non_utf8_config_file_is_one_clear_error_not_a_hang() {
+    let w = World::new();
+    w.set_up();
+    let config = w.config_dir.join("config.toml");
+    let good = std::fs::read(&config).expect("config");
+    std::fs::remove_file(&config).expect("rm");
+    mkfifo(&config);
+    for args in [&["status"][..], &["token"], &["doctor"]] {
+        let run = run_bounded(w.command(args), 30);
+        if args == ["doctor"] {
+            assert_eq!(run.code, 1, "{}", run.stderr);
+            assert!(run.stderr.contains("is a FIFO"), "{}", run.stderr);
+        } else {
+            let problems = crate::support::cli::check_failure(&run, 1, "is a FIFO (named pipe)");
+            assert!(
+                problems.is_empty(),
+                "{args:?}: {problems:?}\n{}",
+                run.stderr
+            );
+        }
+    }
+    assert!(is_fifo(&config), "left as it was");
+    std::fs::remove_file(&config).expect("rm");
+    let mut bad = good.clone();
+    bad.extend_from_slice(b"\n# \xff\xfe\n");
+    std::fs::write(&config, &bad).expect("write");
+    let run = run_bounded(w.command(&["status"]), 30);
+    let problems = crate::support::cli::check_failure(&run, 1, "not UTF-8");
+    assert!(problems.is_empty(), "{problems:?}\n{}", run.stderr);
+    assert_eq!(std::fs::read(&config).expect("config"), bad, "unchanged");
+}
+
+#[test]
+fn doctor_removes_probe_entries_that_killed_probes_left_behind() {
+    let w = World::new();
+    w.set_up();
+    // What a probe killed with -9 leaves: its process (here: a pid no process has) in the
+    // name; and an older kite-setup's name with no process in it.
+    w.keyring
+        .store("_probe/2000000000-0123456789abcdef", "kite-setup-probe-x");
+    w.keyring
+        .store("_probe/fedcba9876543210", "kite-setup-probe-y");
+    let run = w.run(&["doctor"], "");
+    assert!(
+        run.stderr
+            .contains("removed 2 probe entries left by interrupted runs"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        w.keyring
+            .lookup("_probe/2000000000-0123456789abcdef")
+            .is_none()
+    );
+    assert!(w.keyring.lookup("_probe/fedcba9876543210").is_none());
+    assert!(
+        w.keyring.lookup("sandbox/default/app").is_some(),
+        "the profile's entries stay"
+    );
+    // Nothing left to remove: no such line.
+    let again = w.run(&["doctor"], "");
+    assert!(!again.stderr.contains("probe entr"), "{}", again.stderr);
+}
+
+#[test]
+fn doctor_checks_the_profile_not_only_the_machine() {
+    let w = World::new();
+    w.set_up();
+    let ok = w.run(&["doctor"], "").expect(0);
+    assert!(ok.stderr.contains("[ok  ] credentials"), "{}", ok.stderr);
+    assert!(
+        ok.stderr
+            .contains("[ok  ] session          Kite accepts today's token"),
+        "{}",
+        ok.stderr
+    );
+    // The token revoked behind kite-setup's back: Kite is asked, and says no.
+    let session: serde_json::Value = serde_json::from_str(
+        &w.keyring
+            .lookup("sandbox/default/session")
+            .expect("session"),
+    )
+    .expect("json");
+    let app: serde_json::Value =
+        serde_json::from_str(&w.keyring.lookup("sandbox/default/app").expect("app")).expect("json");
+    let revoked = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .delete(format!(
+            "{}/session/token?api_key={}&access_token={}",
+            w.sandbox.api_url,
+            app["api_key"].as_str().expect("key"),
+            session["access_token"].as_str().expect("token")
+        ))
+        .header("X-Kite-Version", "3")
+        .send()
+        .expect("DELETE /session/token");
+    assert!(revoked.status().is_success());
+    let rejected = w.run(&["doctor"], "").expect(1);
+    assert!(
+        rejected
+            .stderr
+            .contains("[FAIL] session          Kite rejects the stored token"),
+        "{}",
+        rejected.stderr
+    );
+    assert!(
+        !rejected.stderr.contains("All checks passed"),
+        "{}",
+        rejected.stderr
+    );
+    // The credentials gone from the store the profile records.
+    let cleared = w
+        .keyring
+        .command("secret-tool")
+        .args([
+            "clear",
+            "service",
+            "kite-setup",
+            "username",
+            "sandbox/default/app",
+        ])
+        .status()
+        .expect("secret-tool");
+    assert!(cleared.success());
+    let missing = w.run(&["doctor"], "").expect(1);
+    assert!(
+        missing
+            .stderr
+            .contains("[FAIL] credentials      no api_key/api_secret stored"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        !missing.stderr.contains("All checks passed"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn a_keyring_profile_without_its_keyring_says_so_and_never_falls_back() {
+    let w = World::new();
+    w.set_up();
+    let gone = w.keyring.path().join("no-bus-here");
+    let bus = format!("unix:path={}", gone.display());
+    for args in [&["status"][..], &["exec", "--", "true"], &["token"]] {
+        let run = w.run_env(args, "", &[("DBUS_SESSION_BUS_ADDRESS", bus.as_str())]);
+        let problems = crate::support::cli::check_failure(&run, 1, "is not available");
+        assert!(
+            problems.is_empty() || args == ["status"],
+            "{args:?}: {problems:?}\n{}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("no api_key/api_secret stored"),
+            "{args:?}: the secrets are in the keyring, not missing:\n{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("No OS keyring here"), "{}", run.stderr);
+    }
+    let doctor = w.run_env(
+        &["doctor"],
+        "",
+        &[("DBUS_SESSION_BUS_ADDRESS", bus.as_str())],
+    );
+    assert_eq!(doctor.code, 1, "{}", doctor.stderr);
+    assert!(
+        doctor.stderr.contains("[FAIL] keyring"),
+        "{}",
+        doctor.stderr
+    );
+    assert!(
+        !w.config_dir.join("sandbox-store").exists(),
+        "nothing written to the sandbox-only store"
     );
 }

@@ -1,4 +1,4 @@
-//! The fault matrix (issue 6): every Kite failure the sandbox can inject, on every API
+//! The fault matrix: every Kite failure the sandbox can inject, on every API
 //! path a command reaches, through the real binary with a real keyring. Each case must end
 //! with the documented exit code, one specific `error:` line, a `hint:`, no panic, and the
 //! stored state (keyring entries and files) exactly as before — except `regenerate`, whose
@@ -457,9 +457,12 @@ fn fault_matrix() {
         total.state_changes += t.state_changes;
         total.problems.extend(t.problems);
     }
-    println!(
-        "fault matrix: {} faults, {} panics, {} state changes",
-        total.cases, total.panics, total.state_changes
+    crate::support::report_figure(
+        "fault_matrix",
+        &format!(
+            "fault matrix: {} faults, {} panics, {} state changes",
+            total.cases, total.panics, total.state_changes
+        ),
     );
     assert!(
         total.problems.is_empty(),

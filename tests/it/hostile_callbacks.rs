@@ -1,4 +1,4 @@
-//! Hostile callbacks against the real binary (issue 6): while `kite-setup login --force`
+//! Hostile callbacks against the real binary: while `kite-setup login --force`
 //! waits for its redirect (the `$BROWSER` does nothing), requests that must not be
 //! accepted hit its listener: wrong path, no or wrong nonce, wrong Host, POST, a
 //! cancellation without the nonce, no request_token, a 1 MB header, a client that never
@@ -229,8 +229,11 @@ fn hostile_callbacks_are_refused_and_the_real_one_completes_the_login() {
     let session_after = w.keyring.lookup("sandbox/default/session");
     assert!(session_after.is_some() && session_after != session_before);
     assert!(accepted.is_empty(), "accepted: {accepted:?}");
-    println!(
-        "hostile callbacks: {requests} requests, {} accepted",
-        accepted.len()
+    crate::support::report_figure(
+        "hostile_callbacks",
+        &format!(
+            "hostile callbacks: {requests} requests, {} accepted",
+            accepted.len()
+        ),
     );
 }

@@ -520,8 +520,8 @@ fn keyring_unavailable_fails_early_and_names_the_other_stores() {
     assert!(!run.stderr.contains(&app.api_secret));
 }
 
-/// Sandbox mode without an OS keyring: a sandbox-only file store, said loudly (product.md
-/// issue 3 item 5); live profiles never do this (test above).
+/// Sandbox mode without an OS keyring: a sandbox-only file store, said loudly (so the
+/// README's quick start works on a headless machine); live profiles never do this (test above).
 #[test]
 fn sandbox_without_a_keyring_says_it_uses_a_sandbox_only_file() {
     let w = World::with(KeyringSession::no_dbus(), SandboxProcess::auto_approve());

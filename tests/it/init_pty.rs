@@ -4,7 +4,7 @@
 //! creates the app on the "console" (the sandbox's control API) with exactly the redirect
 //! URL the wizard shows, and then `secret-tool` proves what landed.
 //!
-//! The one race (testing.md): a hidden-input prompt discards keys typed before the
+//! The one race (docs/testing.md): a hidden-input prompt discards keys typed before the
 //! terminal's echo is off, so every secret is typed only once the PTY's echo flag is off.
 //! ptyprocess starts the child with echo OFF; `stty echo` first gives the wizard the
 //! terminal a person has (echo on), so "echo off" really means "the secret prompt is
@@ -112,7 +112,7 @@ impl Screen {
     }
 
     /// Waits until the terminal's echo is off (the hidden prompt is reading), so no key
-    /// typed next is lost (testing.md).
+    /// typed next is lost (docs/testing.md).
     fn wait_echo_off(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.pty.get_process().get_echo().expect("echo flag") {

@@ -1,4 +1,4 @@
-//! Keyring failures through the binary (issue 6, product.md "Storage"): no D-Bus at all,
+//! Keyring failures through the binary (README "Where things are kept"): no D-Bus at all,
 //! a Secret Service whose collection is locked, and one that never answers (SIGSTOP).
 //! Every command that needs a secret ends within the keyring timeout (plus a margin) with
 //! one `error:` line naming what happened, a `hint:` naming the fix, exit 1, and nothing
@@ -308,9 +308,12 @@ fn keyring_failures() {
         total.writes += t.writes;
         total.problems.extend(t.problems);
     }
-    println!(
-        "keyring failures: {} cases, {} panics, {} writes",
-        total.cases, total.panics, total.writes
+    crate::support::report_figure(
+        "keyring_failures",
+        &format!(
+            "keyring failures: {} cases, {} panics, {} writes",
+            total.cases, total.panics, total.writes
+        ),
     );
     assert!(
         total.problems.is_empty(),

@@ -1,4 +1,4 @@
-//! The secret-leak audit (issue 6): every command and failure path runs against a real
+//! The secret-leak audit: every command and failure path runs against a real
 //! keyring and the sandbox, and for each run we capture stdout, stderr, every file the
 //! tool wrote (config dir, data dir, its private TMPDIR), its own `/proc/<pid>/cmdline` and
 //! `/proc/<pid>/environ` while it runs, and the sandbox's log. The api_secret and the
@@ -368,7 +368,7 @@ fn no_secret_leaks_in_any_scenario() {
             "exec missing command",
             vec!["exec", "--", "no-such-command-kite"],
             none,
-            1,
+            127,
         ),
         ("status", vec!["status"], none, 0),
         ("status --json", vec!["status", "--json"], none, 0),
@@ -617,10 +617,13 @@ fn no_secret_leaks_in_any_scenario() {
         .chain(audit_b.leaks.iter())
         .cloned()
         .collect();
-    println!(
-        "leak audit: {scenarios} scenarios, {places} places checked, {} leaks ({:.1} s)",
-        leaks.len(),
-        started.elapsed().as_secs_f64()
+    crate::support::report_figure(
+        "leak_audit",
+        &format!(
+            "leak audit: {scenarios} scenarios, {places} places checked, {} leaks ({:.1} s)",
+            leaks.len(),
+            started.elapsed().as_secs_f64()
+        ),
     );
     assert!(scenarios >= 25, "only {scenarios} scenarios");
     assert!(leaks.is_empty(), "leaks:\n{}", leaks.join("\n"));

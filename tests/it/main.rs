@@ -8,6 +8,7 @@
 mod support;
 
 mod bad_input;
+mod concurrency;
 mod daily_cli;
 mod env_quoting;
 mod fault_matrix;
@@ -22,6 +23,7 @@ mod leakscan_cli;
 mod listener_redirect;
 mod listener_terminal;
 mod prop_parsers;
+mod quickstart;
 mod real_browser;
 mod regenerate_cli;
 mod sandbox_api;

@@ -1,4 +1,4 @@
-//! Property tests (issue 6) for everything that reads untrusted text: the callback parser,
+//! Property tests for everything that reads untrusted text: the callback parser,
 //! the redirect URL check, the credential validators, Kite's envelope decoder, and the sh
 //! quoting of `kite-setup env`. Each property runs on arbitrary input and on input shaped
 //! like the real thing (where the interesting branches are).
@@ -340,8 +340,11 @@ proptest! {
 /// The figure for the summary line (each property fails its own test if any case fails).
 #[test]
 fn summary() {
-    println!(
-        "property tests: {PROPERTIES} properties, {CASES} cases each ({} in all)",
-        CASES * PROPERTIES
+    crate::support::report_figure(
+        "prop_parsers",
+        &format!(
+            "property tests: {PROPERTIES} properties, {CASES} cases each ({} in all)",
+            CASES * PROPERTIES
+        ),
     );
 }

@@ -129,7 +129,7 @@ impl Terminal {
 }
 
 /// Polls until the terminal's echo is off: the hidden prompt discards keys typed before
-/// (testing.md). The wrapper below turned echo on, so "off" means the prompt is reading.
+/// (docs/testing.md). The wrapper below turned echo on, so "off" means the prompt is reading.
 fn wait_echo_off(s: &Session) {
     let deadline = Instant::now() + STEP;
     while s.get_process().is_echo().expect("termios") {

@@ -233,9 +233,12 @@ fn a_crash_after_any_step_loses_no_credential_and_resume_completes() {
         let t = token(&w);
         assert_eq!(profile_status(&w, &app.api_key, &t), 200, "after {step}");
     }
-    println!(
-        "regenerate crash safety: {} steps, {losses} lost credentials",
-        steps.len()
+    crate::support::report_figure(
+        "regenerate_cli",
+        &format!(
+            "regenerate crash safety: {} steps, {losses} lost credentials",
+            steps.len()
+        ),
     );
     assert_eq!(losses, 0);
 }

@@ -16,9 +16,8 @@ use std::time::Duration;
 use crate::cli::{InitArgs, Plan, StoreChoice};
 use crate::error::Error;
 use crate::profile::{ProfileMeta, validate_profile_name};
-use crate::secret::Secret;
-use crate::session::{StoredSession, format_ist, humanize_left};
-use crate::store::{AppCredentials, Store, set_json_verified};
+use crate::session::{StoredSession, format_ist, humanize_until};
+use crate::store::{AppCredentials, Store};
 
 use super::{Ctx, plans};
 use verify::step_verify;
@@ -121,7 +120,14 @@ pub fn run(
     };
 
     let session = step_verify(ctx, &mut draft, args)?;
-    step_store(ctx, store.as_ref(), &draft, session.as_ref(), true)?;
+    step_store(
+        ctx,
+        store.as_ref(),
+        &draft,
+        session.as_ref(),
+        true,
+        existing.is_none(),
+    )?;
     summary(ctx, &draft, session.as_ref());
     Ok(0)
 }
@@ -129,9 +135,8 @@ pub fn run(
 /// The keyring round trip before any question: a secret that cannot be stored must not
 /// be typed.
 fn preflight_store(ctx: &Ctx<'_>) -> Result<Arc<dyn Store>, Error> {
-    let choice = ctx.store_flag.unwrap_or(StoreChoice::Auto);
-    let (store, _) = ctx.stores.open(choice)?;
-    crate::store::backends::probe(store.as_ref())?;
+    let (store, _) = ctx.open_new_store()?;
+    crate::store::backends::probe(&store)?;
     ctx.ui.ok(format!("Keyring works ({})", store.describe()));
     Ok(store)
 }
@@ -158,62 +163,39 @@ fn preflight_clock(ctx: &Ctx<'_>) {
         )),
     }
 }
-/// Writes the app and session entries (read back), then the metadata. On any failure the
-/// entries are put back as they were.
+/// Stores the profile as one transaction (`txn::store_profile`: staged entry, metadata,
+/// app and session entries, under the profile's lock): a failure puts back what was there,
+/// and a kill leaves the old profile or the new one, whole. `must_be_new`: the profile did
+/// not exist when this run looked, and must not have been created meanwhile.
 fn step_store(
     ctx: &Ctx<'_>,
     store: &dyn Store,
     draft: &Draft,
     session: Option<&StoredSession>,
     interactive: bool,
+    must_be_new: bool,
 ) -> Result<(), Error> {
     if interactive {
         ctx.ui.heading("Step 6 of 6 — Store");
     }
-    let entries = ctx.entries();
-    let creds = &draft.creds;
-    let before_app = store.get(&entries.app())?;
-    let before_session = store.get(&entries.session())?;
-    let written = (|| -> Result<(), Error> {
-        set_json_verified(store, &entries.app(), creds)?;
-        match session {
-            Some(s) => set_json_verified(store, &entries.session(), s)?,
-            None => {
-                store.delete(&entries.session())?;
-            }
-        }
-        let mut config = ctx.config.load()?;
-        let now = ctx.clock.now();
-        let created_at = config
-            .get(&ctx.profile, ctx.sandbox)
-            .map_or(now, |m| m.created_at);
-        let (_, used_choice) = ctx
-            .stores
-            .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?;
-        config.profiles_mut(ctx.sandbox).insert(
-            ctx.profile.clone(),
-            ProfileMeta {
-                client_id: draft.client_id.clone(),
-                plan: draft.plan,
-                redirect_url: draft.redirect_url.clone(),
-                store: used_choice,
-                app_name: draft.app_name.clone(),
-                user_name: session
-                    .map(|s| s.user_name.clone())
-                    .filter(|n| !n.is_empty()),
-                verified: session.is_some(),
-                created_at,
-                updated_at: now,
-            },
-        );
-        ctx.config.save(&config)?;
-        Ok(())
-    })();
-    if let Err(e) = written {
-        restore(store, &entries.app(), before_app.as_ref());
-        restore(store, &entries.session(), before_session.as_ref());
-        return Err(e);
-    }
+    let now = ctx.clock.now();
+    let (_, used_choice) = ctx
+        .stores
+        .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?;
+    let meta = ProfileMeta {
+        client_id: draft.client_id.clone(),
+        plan: draft.plan,
+        redirect_url: draft.redirect_url.clone(),
+        store: used_choice,
+        app_name: draft.app_name.clone(),
+        user_name: session
+            .map(|s| s.user_name.clone())
+            .filter(|n| !n.is_empty()),
+        verified: session.is_some(),
+        created_at: now,
+        updated_at: now,
+    };
+    super::txn::store_profile(ctx, store, meta, &draft.creds, session, must_be_new)?;
     ctx.ui.ok(format!(
         "Stored api_key and api_secret in the {} (read back and checked)",
         store.describe()
@@ -226,13 +208,6 @@ fn step_store(
         ctx.config.path().display()
     ));
     Ok(())
-}
-
-fn restore(store: &dyn Store, entry: &str, before: Option<&Secret>) {
-    let _ = match before {
-        Some(v) => store.set(entry, v),
-        None => store.delete(entry).map(|_| ()),
-    };
 }
 
 fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
@@ -250,10 +225,11 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
     if let Some(s) = session {
         let left = s.time_left(ctx.clock.now());
         ctx.ui.say(format!(
-            "  token       valid until {} IST (in {})",
+            "  token       valid until {} IST ({})",
             format_ist(s.expires_at),
-            humanize_left(left)
+            humanize_until(left)
         ));
+        super::login::warn_if_dies_soon(ctx, s);
     }
     ctx.ui.gap();
     ctx.ui.say("Next:");

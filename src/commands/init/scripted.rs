@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::cli::{InitArgs, StoreChoice};
+use crate::cli::InitArgs;
 use crate::error::{Error, Fix};
 use crate::secret::Secret;
 use crate::store::AppCredentials;
@@ -76,10 +76,8 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
         ));
     }
     let store = {
-        let (s, _) = ctx
-            .stores
-            .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?;
-        crate::store::backends::probe(s.as_ref())?;
+        let (s, _) = ctx.open_new_store()?;
+        crate::store::backends::probe(&s)?;
         s
     };
     let mut draft = Draft {
@@ -105,6 +103,13 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
         )?)
     };
     draft.app_name = None;
-    step_store(ctx, store.as_ref(), &draft, session.as_ref(), false)?;
+    step_store(
+        ctx,
+        store.as_ref(),
+        &draft,
+        session.as_ref(),
+        false,
+        !args.force,
+    )?;
     Ok(0)
 }

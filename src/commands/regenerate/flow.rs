@@ -14,8 +14,8 @@ use crate::ui::capitalize;
 
 use super::rotation::{Action, Rotation};
 use super::{RegenerateEnv, capture};
-use crate::commands::Ctx;
 use crate::commands::login_flow::{LoginFailure, LoginParams, Verification, verify_login};
+use crate::commands::{Ctx, txn};
 
 /// How `drive` ended.
 pub(super) enum Ended {
@@ -47,6 +47,7 @@ pub(super) fn drive(
             Some(Action::Swap) => {
                 step5();
                 let creds = rot.creds();
+                let _section = unchanged(ctx, store, rot)?;
                 set_json_verified(store, &ctx.entries().app(), &creds).map_err(swap_failed)?;
                 if let Some(s) = &rot.data.new_session {
                     set_json_verified(store, &ctx.entries().session(), s).map_err(swap_failed)?;
@@ -83,10 +84,12 @@ pub(super) fn drive(
                         }
                     },
                 }
+                let _section = unchanged(ctx, store, rot)?;
                 rot.advance(ctx, store, env, Action::Revoke)?;
             }
             Some(Action::Finish) => {
                 step5();
+                let _section = unchanged(ctx, store, rot)?;
                 rot.advance(ctx, store, env, Action::Finish)?;
                 ctx.ui
                     .ok("Removed the pending entry: the rotation is complete");
@@ -134,7 +137,24 @@ fn verify(
         out.profile.user_name, out.session.user_id
     ));
     rot.data.new_session = Some(out.session);
+    let _section = unchanged(ctx, store, rot)?;
     rot.advance(ctx, store, env, Action::Verify)
+}
+
+/// The profile's section for the rotation's next write, if the profile is still the one
+/// this rotation started on (`remove` or `init --force` may have run while a person was
+/// at the console or logging in). Otherwise the verifying login's token, which nothing
+/// would hold, is revoked.
+pub(super) fn unchanged(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    rot: &Rotation,
+) -> Result<txn::Section, Error> {
+    txn::section_unchanged(ctx, store, "regenerate", &rot.api_key).inspect_err(|_| {
+        if let Some(s) = &rot.data.new_session {
+            txn::revoke_quietly(ctx, &rot.api_key, &s.access_token);
+        }
+    })
 }
 
 /// The verifying login of step 4: with the pending secret; a failure keeps it pending.
@@ -193,6 +213,7 @@ impl Verification for NewSecretLogin<'_> {
                 let rot = &mut *self.rot;
                 let s = capture(ctx, &rot.api_key, rot.data.old_api_secret.as_ref())?;
                 rot.data.api_secret = s;
+                let _section = unchanged(ctx, self.store, rot)?;
                 set_json_verified(self.store, &ctx.entries().pending(), &rot.data)?;
                 self.creds = rot.creds();
                 ctx.ui

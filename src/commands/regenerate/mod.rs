@@ -186,7 +186,10 @@ fn fresh(
         old,
         old_session.map(|s| s.access_token),
     );
-    set_json_verified(store.as_ref(), &ctx.entries().pending(), &rot.data)?;
+    {
+        let _section = flow::unchanged(ctx, store.as_ref(), &rot)?;
+        set_json_verified(store.as_ref(), &ctx.entries().pending(), &rot.data)?;
+    }
     ctx.ui.ok(format!(
         "Saved the new secret as pending in the {} (read back and checked)",
         store.describe()
@@ -351,6 +354,7 @@ fn abort(
     {
         let _ = ctx.kite.invalidate(k, &s.access_token);
     }
+    let _section = crate::commands::txn::section(ctx, "regenerate --abort")?;
     store.delete(&ctx.entries().pending())?;
     ctx.ui.ok("Dropped the pending secret");
     Ok(0)

@@ -216,7 +216,8 @@ impl Rotation {
     }
 
     /// Does `action`'s transition and persists the step reached (read back) before
-    /// anything else happens; then the crash-test hook may abort.
+    /// anything else happens; then the crash-test hook may abort. The caller holds the
+    /// profile's section (`flow::unchanged`).
     pub(super) fn advance(
         &mut self,
         ctx: &Ctx<'_>,
@@ -236,9 +237,19 @@ impl Rotation {
         })?;
         if next == Step::Done {
             store.delete(&ctx.entries().pending())?;
+            crate::interrupt::note(format!(
+                "the secret rotation of profile {} is complete",
+                ctx.profile_label()
+            ));
         } else {
             next.as_str().clone_into(&mut self.data.step);
             set_json_verified(store, &ctx.entries().pending(), &self.data)?;
+            crate::interrupt::note(format!(
+                "the secret rotation is saved at step {:?} ({}): `{}` finishes it",
+                next.as_str(),
+                next.describe(),
+                ctx.command("regenerate --resume")
+            ));
         }
         self.step = next;
         checkpoint(env, next);

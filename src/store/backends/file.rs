@@ -17,8 +17,9 @@ pub const FILE_NAME: &str = "secrets.json";
 
 const BACKEND: &str = "plaintext file store";
 
-/// The explicit plaintext store. Not safe against two processes writing at once (the last
-/// writer wins); kite-setup writes from one command at a time.
+/// The explicit plaintext store. Each write is a read-modify-write of the whole file under
+/// its lock (`locks/secrets.lock` beside it), so processes writing at once keep each
+/// other's entries; reads need no lock (the file is replaced by an atomic rename).
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,
@@ -45,7 +46,25 @@ impl FileStore {
         }
     }
 
+    /// The file's lock, for one read-modify-write.
+    fn lock(&self, op: &str) -> Result<crate::lock::Lock, StoreError> {
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        create_private_dir(dir).map_err(|e| self.failed(op, e))?;
+        crate::lock::secrets_lock(dir).map_err(|e| StoreError::Failed {
+            backend: BACKEND.into(),
+            op: op.into(),
+            detail: e.to_string(),
+        })
+    }
+
     fn load(&self, op: &str) -> Result<Map, StoreError> {
+        // A FIFO or device would block the read (or never end): refused before opening.
+        match std::fs::metadata(&self.path) {
+            Ok(m) if !m.is_file() => {
+                return Err(self.failed(op, "it is not a regular file; move it away"));
+            }
+            _ => {}
+        }
         let mut text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
@@ -82,6 +101,7 @@ impl Store for FileStore {
 
     fn set(&self, entry: &str, value: &Secret) -> Result<(), StoreError> {
         let op = format!("write {entry}");
+        let _lock = self.lock(&op)?;
         // A damaged file is reported, never overwritten (that would lose the other entries).
         let mut map = self.load(&op)?;
         map.insert(entry.to_string(), value.clone());
@@ -90,6 +110,7 @@ impl Store for FileStore {
 
     fn delete(&self, entry: &str) -> Result<bool, StoreError> {
         let op = format!("delete {entry}");
+        let _lock = self.lock(&op)?;
         let mut map = self.load(&op)?;
         if map.remove(entry).is_none() {
             return Ok(false);
@@ -100,6 +121,13 @@ impl Store for FileStore {
 
     fn describe(&self) -> String {
         format!("plaintext file {}", self.path.display())
+    }
+
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let map = self.load("list entries")?;
+        Ok(Some(
+            map.into_keys().filter(|k| k.starts_with(prefix)).collect(),
+        ))
     }
 }
 
@@ -128,6 +156,60 @@ mod tests {
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&dir), 0o700);
             assert_eq!(mode(store.path()), 0o600);
+        }
+    }
+
+    /// Threads (each with its own lock descriptor, as processes have) writing different
+    /// entries at once: every entry lands.
+    #[test]
+    fn concurrent_writers_keep_each_others_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let store = FileStore::new(tmp.path());
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    for j in 0..5 {
+                        store
+                            .set(&format!("p{i}/e{j}"), &Secret::from("v"))
+                            .unwrap();
+                    }
+                    store.delete(&format!("p{i}/e0")).unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let store = FileStore::new(tmp.path());
+        for i in 0..6 {
+            assert!(store.get(&format!("p{i}/e0")).unwrap().is_none());
+            for j in 1..5 {
+                assert!(
+                    store.get(&format!("p{i}/e{j}")).unwrap().is_some(),
+                    "p{i}/e{j} lost"
+                );
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_the_file_is_refused_not_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new(tmp.path());
+        let made = std::process::Command::new("mkfifo")
+            .arg(store.path())
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for err in [
+            store.get("p/app").unwrap_err(),
+            store.set("p/app", &Secret::from("x")).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("not a regular file"), "{err}");
         }
     }
 

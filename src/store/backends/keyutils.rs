@@ -130,6 +130,27 @@ impl Store for KeyutilsStore {
     fn describe(&self) -> String {
         "Linux kernel keyring (user keyring, lost at reboot)".into()
     }
+
+    /// The user keyring's keys whose description is one of ours under `prefix`.
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let op = "list entries";
+        let ring = Self::keyring(op)?;
+        let links = ring.get_links(4096).map_err(|e| map_error(e, op))?;
+        let suffix = format!("@{SERVICE}");
+        let names = links
+            .iter()
+            .filter_map(linux_keyutils::LinkNode::as_key)
+            .filter_map(|k| k.metadata().ok())
+            .filter_map(|m| {
+                m.get_description()
+                    .strip_prefix("keyring:")
+                    .and_then(|d| d.strip_suffix(suffix.as_str()))
+                    .filter(|d| d.starts_with(prefix))
+                    .map(str::to_string)
+            })
+            .collect();
+        Ok(Some(names))
+    }
 }
 
 #[cfg(test)]
@@ -148,5 +169,10 @@ mod tests {
         assert!(store.get(&entry).unwrap().is_none());
         assert!(!store.delete(&entry).unwrap());
         assert!(store.describe().contains("lost at reboot"));
+        store.set(&entry, &Secret::from("v3")).unwrap();
+        let listed = store.list("_unit/").unwrap().unwrap();
+        assert!(listed.contains(&entry), "{listed:?}");
+        assert!(store.delete(&entry).unwrap());
+        assert!(!store.list("_unit/").unwrap().unwrap().contains(&entry));
     }
 }

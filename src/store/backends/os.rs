@@ -143,6 +143,25 @@ impl Store for KeyringStore {
     fn describe(&self) -> String {
         BACKEND.into()
     }
+
+    /// Searches the store for every item filed under the `kite-setup` service and reads
+    /// each one's user name (the entry name): attributes only, never a secret.
+    fn list(&self, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let prefix = prefix.to_string();
+        self.call("list entries", move |store| {
+            let op = "list entries";
+            let spec = std::collections::HashMap::from([("service", SERVICE)]);
+            let found = store.search(&spec).map_err(|e| map_error(e, op, op))?;
+            let mut names = Vec::new();
+            for entry in found {
+                let attrs = entry.get_attributes().map_err(|e| map_error(e, op, op))?;
+                if let Some(name) = attrs.get("username").filter(|n| n.starts_with(&prefix)) {
+                    names.push(name.clone());
+                }
+            }
+            Ok(Some(names))
+        })
+    }
 }
 
 /// Maps a keyring-core error to a `StoreError`. Never formats the error's payload bytes

@@ -388,6 +388,13 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     };
     for e in rd.flatten() {
         let p = e.path();
+        // Lock files (src/lock.rs) hold no state: they are empty whenever no process holds them.
+        if p.is_dir()
+            && p.file_name()
+                .is_some_and(|n| n == kite_setup::lock::LOCK_DIR)
+        {
+            continue;
+        }
         if p.is_dir() {
             collect(&p, out);
         } else if let Ok(b) = std::fs::read(&p) {

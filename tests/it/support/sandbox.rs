@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-/// The banner keys, exactly (product.md "The sandbox").
+/// The banner keys, exactly (docs/sandbox.md).
 pub const BANNER_KEYS: [&str; 10] = [
     "url",
     "console_url",

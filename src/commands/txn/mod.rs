@@ -1,0 +1,350 @@
+//! A profile's state changes as transactions that other processes and kills cannot split
+//! (docs/concurrency.md). Each runs under the profile's lock and as an `interrupt`
+//! critical section; none waits for a person, and each makes at most one Kite call.
+//!
+//! `init`'s store phase is a staged commit:
+//! 1. the whole new profile goes to the `staged` entry ([`StagedProfile`]);
+//! 2. `config.toml` names it: **the commit**;
+//! 3. the app and session entries are written;
+//! 4. the access token it replaces is revoked, and the staged entry dropped.
+//!
+//! A kill before 2 leaves the old profile whole, and the next command on the profile drops
+//! the staged entry (revoking the token its login got); a kill after 2 leaves the new
+//! profile committed, and the next command finishes steps 3-4 ([`recover`]). A command
+//! finds out cheaply: a kill leaves the holder's record in the profile's lock file.
+//!
+//! `login` and `logout` change the session entry compare-before-write: `login` stores its
+//! token only if the profile is still the one it logged in to, and revokes the token it
+//! replaces; `logout` forgets the token only if it is still the one it revoked.
+
+use crate::error::{Error, Fix};
+use crate::interrupt;
+use crate::lock::Lock;
+use crate::profile::{ConfigError, ProfileMeta};
+use crate::secret::Secret;
+use crate::session::StoredSession;
+use crate::store::{
+    AppCredentials, ReplacedToken, StagedProfile, Store, get_json, load_app, load_session,
+    set_json_verified,
+};
+
+use super::Ctx;
+
+/// A profile's state-changing section: its lock, and an `interrupt` critical section.
+/// Dropping it releases the lock (emptying the lock file) first and then ends the
+/// section, where a Ctrl-C or SIGTERM that came meanwhile ends the process.
+#[must_use = "the section ends when this is dropped"]
+pub struct Section {
+    _lock: Lock,
+    _critical: interrupt::Critical,
+}
+
+/// Takes this profile's lock for `command`'s state-changing section (waiting for the
+/// lock can still be interrupted; the section after it cannot).
+pub fn section(ctx: &Ctx<'_>, command: &str) -> Result<Section, Error> {
+    // The lock file lives in the config dir: check (or create) that first, so a shared
+    // or foreign directory gets its own error and nothing is written into it.
+    crate::profile::create_private_dir(&ctx.config.dir)?;
+    let lock = crate::lock::profile_lock(&ctx.config.dir, &ctx.profile, ctx.sandbox, command)
+        .map_err(|e| Error::from(ConfigError::from(e)))?;
+    Ok(Section {
+        _lock: lock,
+        _critical: interrupt::critical(),
+    })
+}
+
+/// [`section`] for a command that read the profile long ago (before a login, a prompt):
+/// refuses when the profile was removed or set up again with another app meanwhile, so
+/// that nothing is written for a profile that is gone.
+pub fn section_unchanged(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    command: &str,
+    api_key: &Secret,
+) -> Result<Section, Error> {
+    let section = section(ctx, command)?;
+    let exists = ctx.config.load()?.get(&ctx.profile, ctx.sandbox).is_some();
+    let same_app = load_app(store, &ctx.entries())?.is_none_or(|a| a.api_key == *api_key);
+    if exists && same_app {
+        Ok(section)
+    } else {
+        Err(changed_meanwhile(ctx, command))
+    }
+}
+
+fn changed_meanwhile(ctx: &Ctx<'_>, command: &str) -> Error {
+    Error::failed(
+        format!(
+            "profile {} was removed or set up again while this {command} ran: it stored nothing more, and revoked the token it got",
+            ctx.profile_label()
+        ),
+        Fix::text("see ")
+            .and_run("status")
+            .and(", and run it again if the profile is there"),
+    )
+}
+
+/// `init`'s store phase: the profile `meta` with these credentials and session, as a
+/// staged commit (module docs). With `must_be_new`, fails if another process created the
+/// profile since this run looked. A failure before the commit changes nothing; one after
+/// it is rolled back (the entries first, so that a kill during the rollback still leaves
+/// a profile the next command can finish).
+pub fn store_profile(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    mut meta: ProfileMeta,
+    app: &AppCredentials,
+    session: Option<&StoredSession>,
+    must_be_new: bool,
+) -> Result<(), Error> {
+    let _section = section(ctx, "init")?;
+    recover_locked(ctx, store)?;
+    let entries = ctx.entries();
+    let old_meta = ctx.config.load()?.get(&ctx.profile, ctx.sandbox).cloned();
+    if must_be_new && old_meta.is_some() {
+        // The login's token would otherwise stay alive, held by nobody.
+        if let Some(s) = session {
+            revoke_quietly(ctx, &app.api_key, &s.access_token);
+        }
+        return Err(Error::usage(
+            format!(
+                "profile {} already exists (another kite-setup process set it up meanwhile)",
+                ctx.profile_label()
+            ),
+            "pass --force to replace it, or --profile NAME for another one",
+        ));
+    }
+    if let Some(old) = &old_meta {
+        meta.created_at = old.created_at;
+    }
+    let before_app = store.get(&entries.app())?;
+    let before_session = store.get(&entries.session())?;
+    let staged = StagedProfile {
+        meta: meta.clone(),
+        app: app.clone(),
+        session: session.cloned(),
+        replaced: replaced_token(ctx, store, session),
+    };
+    if let Err(e) = set_json_verified(store, &entries.staged(), &staged) {
+        let _ = store.delete(&entries.staged());
+        return Err(e.into());
+    }
+    let commit = ctx.config.update(|c| {
+        c.profiles_mut(ctx.sandbox)
+            .insert(ctx.profile.clone(), meta.clone());
+    });
+    if let Err(e) = commit {
+        let _ = store.delete(&entries.staged());
+        return Err(e.into());
+    }
+    if let Err(e) = apply(store, ctx, &staged) {
+        restore(store, &entries.app(), before_app.as_ref());
+        restore(store, &entries.session(), before_session.as_ref());
+        let _ = ctx.config.update(|c| {
+            let profiles = c.profiles_mut(ctx.sandbox);
+            match old_meta {
+                Some(m) => profiles.insert(ctx.profile.clone(), m),
+                None => profiles.remove(&ctx.profile),
+            };
+        });
+        let _ = store.delete(&entries.staged());
+        return Err(e);
+    }
+    interrupt::note(format!(
+        "profile {} was stored completely before the interruption",
+        ctx.profile_label()
+    ));
+    finish(ctx, store, &staged)
+}
+
+/// The live token of the session this write replaces, if it is another one.
+fn replaced_token(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    new: Option<&StoredSession>,
+) -> Option<ReplacedToken> {
+    let entries = ctx.entries();
+    // A damaged entry has no token to revoke; it is simply overwritten.
+    let old = load_session(store, &entries).ok().flatten()?;
+    let app = load_app(store, &entries).ok().flatten()?;
+    let now = ctx.clock.now();
+    (old.is_valid_at(now) && new.is_none_or(|n| n.access_token != old.access_token)).then(|| {
+        ReplacedToken {
+            api_key: app.api_key,
+            access_token: old.access_token,
+        }
+    })
+}
+
+/// Step 3: the app and session entries, read back.
+fn apply(store: &dyn Store, ctx: &Ctx<'_>, staged: &StagedProfile) -> Result<(), Error> {
+    let entries = ctx.entries();
+    set_json_verified(store, &entries.app(), &staged.app)?;
+    match &staged.session {
+        Some(s) => set_json_verified(store, &entries.session(), s)?,
+        None => {
+            store.delete(&entries.session())?;
+        }
+    }
+    Ok(())
+}
+
+/// Step 4: revoke the replaced token (before the entry that remembers it goes), then drop
+/// the staged entry.
+fn finish(ctx: &Ctx<'_>, store: &dyn Store, staged: &StagedProfile) -> Result<(), Error> {
+    if let Some(r) = &staged.replaced
+        && revoke_quietly(ctx, &r.api_key, &r.access_token)
+    {
+        ctx.ui.ok("Revoked the access token of the app it replaces");
+    }
+    store.delete(&ctx.entries().staged())?;
+    Ok(())
+}
+
+fn restore(store: &dyn Store, entry: &str, before: Option<&Secret>) {
+    let _ = match before {
+        Some(v) => store.set(entry, v),
+        None => store.delete(entry).map(|_| ()),
+    };
+}
+
+/// Revokes a token at Kite; `true` when it is dead now (revoked, or already rejected).
+/// A failure is a warning: the token dies at 06:00 IST anyway.
+pub fn revoke_quietly(ctx: &Ctx<'_>, api_key: &Secret, token: &Secret) -> bool {
+    match ctx.kite.invalidate(api_key, token) {
+        Ok(()) => true,
+        Err(e) if e.is_token_error() => true,
+        Err(e) => {
+            ctx.ui.warn(format!(
+                "Could not revoke an access token at Kite ({e}); it stays valid until 06:00 IST"
+            ));
+            false
+        }
+    }
+}
+
+/// Finishes or drops an `init` a kill cut short, if the profile's lock file says a
+/// holder died (or is at work: then this waits for it). Called whenever a command opens
+/// the profile's store.
+pub fn recover(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
+    let path = crate::lock::profile_lock_path(&ctx.config.dir, &ctx.profile, ctx.sandbox);
+    if !crate::lock::is_held_or_was_cut_short(&path) {
+        return Ok(());
+    }
+    let _section = section(ctx, "recovering an interrupted command")?;
+    recover_locked(ctx, store)
+}
+
+/// For a profile `config.toml` does not name: drops what a first `init` of it left when a
+/// kill cut it short (revoking its token), if the lock file says so. Best effort, in the
+/// store `--store` names (or the OS keyring): the profile's metadata, which would say
+/// where, was never written.
+pub fn recover_uncommitted(ctx: &Ctx<'_>) {
+    let path = crate::lock::profile_lock_path(&ctx.config.dir, &ctx.profile, ctx.sandbox);
+    if !crate::lock::is_held_or_was_cut_short(&path) {
+        return;
+    }
+    let choice = ctx.store_flag.unwrap_or(crate::cli::StoreChoice::Auto);
+    if let Ok((store, _)) = ctx.stores.open(choice) {
+        let _ = recover(ctx, store.as_ref());
+    }
+}
+
+/// [`recover`] with the lock held.
+fn recover_locked(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
+    let entries = ctx.entries();
+    let Some(staged) = get_json::<StagedProfile>(store, &entries.staged())? else {
+        return Ok(());
+    };
+    let committed = ctx.config.load()?.get(&ctx.profile, ctx.sandbox) == Some(&staged.meta);
+    if committed {
+        apply(store, ctx, &staged)?;
+        finish(ctx, store, &staged)?;
+        ctx.ui.warn(format!(
+            "An earlier `init` of profile {} was interrupted after saving it: finished storing its app and session",
+            ctx.profile_label()
+        ));
+    } else {
+        if let Some(s) = &staged.session {
+            revoke_quietly(ctx, &staged.app.api_key, &s.access_token);
+        }
+        store.delete(&entries.staged())?;
+        ctx.ui.warn(format!(
+            "An earlier `init` of profile {} was interrupted before saving it: dropped the new app it had not stored (the profile is as it was)",
+            ctx.profile_label()
+        ));
+    }
+    Ok(())
+}
+
+/// For `remove`, under its lock: drops a staged entry, revoking the token it holds.
+pub fn drop_staged(ctx: &Ctx<'_>, store: &dyn Store) -> Result<bool, Error> {
+    let entries = ctx.entries();
+    if let Ok(Some(staged)) = get_json::<StagedProfile>(store, &entries.staged())
+        && let Some(s) = &staged.session
+    {
+        revoke_quietly(ctx, &staged.app.api_key, &s.access_token);
+    }
+    Ok(store.delete(&entries.staged())?)
+}
+
+/// `login`'s write: stores `new` as the session if the profile is still the one logged in
+/// to with `used` (not removed, not set up again with another app meanwhile), then
+/// revokes the live token it replaced. Otherwise revokes `new` and fails: nothing stored.
+pub fn replace_session(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    used: &AppCredentials,
+    new: &StoredSession,
+) -> Result<(), Error> {
+    let entries = ctx.entries();
+    let replaced = {
+        let _section = section(ctx, "login")?;
+        let exists = ctx.config.load()?.get(&ctx.profile, ctx.sandbox).is_some();
+        let same_app = load_app(store, &entries)?.is_some_and(|a| a.api_key == used.api_key);
+        if !(exists && same_app) {
+            revoke_quietly(ctx, &used.api_key, &new.access_token);
+            return Err(changed_meanwhile(ctx, "login"));
+        }
+        // A damaged entry has no token to revoke; it is simply overwritten.
+        let old = load_session(store, &entries).ok().flatten();
+        set_json_verified(store, &entries.session(), new)?;
+        interrupt::note(format!(
+            "the new access token of profile {} was stored",
+            ctx.profile_label()
+        ));
+        let now = ctx.clock.now();
+        old.filter(|o| o.access_token != new.access_token && o.is_valid_at(now))
+    };
+    if let Some(old) = replaced
+        && revoke_quietly(ctx, &used.api_key, &old.access_token)
+    {
+        ctx.ui.ok("Revoked the access token it replaces at Kite");
+    }
+    Ok(())
+}
+
+/// `logout`'s local half: forgets the session only if it still holds `revoked` (a login
+/// may have stored a newer token while the revoke was on its way). Whether it did.
+pub fn forget_session_if(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    revoked: &Secret,
+) -> Result<bool, Error> {
+    let entries = ctx.entries();
+    let _section = section(ctx, "logout")?;
+    if let Ok(Some(now)) = load_session(store, &entries)
+        && now.access_token != *revoked
+    {
+        return Ok(false);
+    }
+    store.delete(&entries.session())?;
+    interrupt::note(format!(
+        "the access token of profile {} was forgotten",
+        ctx.profile_label()
+    ));
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! In-process tests of the profile transactions.
+
+use super::*;
+use crate::cli::{Plan, StoreChoice};
+use crate::testkit::{Harness, RecordingBrowser, ScriptedPrompter, with_ctx};
+
+fn meta(h: &Harness, redirect_port: u16) -> ProfileMeta {
+    ProfileMeta {
+        client_id: "AB1234".into(),
+        plan: Plan::Personal,
+        redirect_url: format!("http://127.0.0.1:{redirect_port}/kite-setup/callback"),
+        store: StoreChoice::Auto,
+        app_name: None,
+        user_name: None,
+        verified: true,
+        created_at: h.now,
+        updated_at: h.now,
+    }
+}
+
+fn app(key: &str) -> AppCredentials {
+    AppCredentials {
+        api_key: Secret::from(key),
+        api_secret: Secret::from("s".repeat(32).as_str()),
+    }
+}
+
+fn session(h: &Harness, token: &str) -> StoredSession {
+    StoredSession {
+        access_token: Secret::from(token),
+        user_id: "AB1234".into(),
+        user_name: String::new(),
+        login_time: h.now,
+        expires_at: crate::session::expiry_after(h.now),
+    }
+}
+
+/// Runs `f` with a context over the harness (non-interactive, no browser).
+fn run<T>(h: &Harness, f: impl FnOnce(&Ctx<'_>) -> T) -> T {
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::default();
+    with_ctx(h, &p, &b, false, "", f).0
+}
+
+/// The state a kill leaves: the old profile whole, a staged new one, and (when
+/// `committed`) config.toml naming the new one; the dead holder's record in the lock.
+fn cut_short(h: &Harness, committed: bool) {
+    run(h, |ctx| {
+        let e = ctx.entries();
+        ctx.config
+            .update(|c| c.profiles.insert("default".into(), meta(h, 5123)))
+            .unwrap();
+        set_json_verified(h.store.as_ref(), &e.app(), &app("oldkey")).unwrap();
+        set_json_verified(h.store.as_ref(), &e.session(), &session(h, "old-token")).unwrap();
+        let staged = StagedProfile {
+            meta: meta(h, 5124),
+            app: app("newkey"),
+            session: Some(session(h, "new-token")),
+            replaced: Some(ReplacedToken {
+                api_key: Secret::from("oldkey"),
+                access_token: Secret::from("old-token"),
+            }),
+        };
+        set_json_verified(h.store.as_ref(), &e.staged(), &staged).unwrap();
+        if committed {
+            ctx.config
+                .update(|c| c.profiles.insert("default".into(), staged.meta.clone()))
+                .unwrap();
+        }
+        let path = crate::lock::profile_lock_path(&ctx.config.dir, "default", false);
+        std::fs::write(path, "pid=1\ncommand=init\n").unwrap();
+    });
+}
+
+fn stored_key(h: &Harness) -> String {
+    let e = crate::store::Entries::new("default", false);
+    load_app(h.store.as_ref(), &e)
+        .unwrap()
+        .unwrap()
+        .api_key
+        .expose()
+        .to_string()
+}
+
+#[test]
+fn a_committed_init_is_finished_and_the_token_it_replaces_revoked() {
+    let h = Harness::new("AB1234");
+    cut_short(&h, true);
+    run(&h, |ctx| recover(ctx, h.store.as_ref())).unwrap();
+    assert_eq!(stored_key(&h), "newkey");
+    let e = crate::store::Entries::new("default", false);
+    let s = load_session(h.store.as_ref(), &e).unwrap().unwrap();
+    assert_eq!(s.access_token.expose(), "new-token");
+    assert!(h.store.get(&e.staged()).unwrap().is_none());
+    assert_eq!(h.kite.calls(), ["invalidate"], "the old token is revoked");
+    let cfg = crate::profile::ConfigFile::new(h.config_dir.path().to_path_buf());
+    let lock = crate::lock::profile_lock_path(&cfg.dir, "default", false);
+    assert!(
+        !crate::lock::is_held_or_was_cut_short(&lock),
+        "the record is cleared"
+    );
+}
+
+#[test]
+fn an_uncommitted_init_is_dropped_and_its_token_revoked() {
+    let h = Harness::new("AB1234");
+    cut_short(&h, false);
+    run(&h, |ctx| recover(ctx, h.store.as_ref())).unwrap();
+    assert_eq!(stored_key(&h), "oldkey", "the old profile stays whole");
+    let e = crate::store::Entries::new("default", false);
+    let s = load_session(h.store.as_ref(), &e).unwrap().unwrap();
+    assert_eq!(s.access_token.expose(), "old-token");
+    assert!(h.store.get(&e.staged()).unwrap().is_none());
+    assert_eq!(
+        h.kite.calls(),
+        ["invalidate"],
+        "the staged login's token is revoked"
+    );
+}
+
+#[test]
+fn logout_keeps_a_token_stored_after_the_one_it_revoked() {
+    let h = Harness::new("AB1234");
+    let e = crate::store::Entries::new("default", false);
+    set_json_verified(h.store.as_ref(), &e.session(), &session(&h, "newer")).unwrap();
+    let forgot = run(&h, |ctx| {
+        forget_session_if(ctx, h.store.as_ref(), &Secret::from("older"))
+    });
+    assert!(!forgot.unwrap());
+    assert!(h.store.get(&e.session()).unwrap().is_some());
+    let forgot = run(&h, |ctx| {
+        forget_session_if(ctx, h.store.as_ref(), &Secret::from("newer"))
+    });
+    assert!(forgot.unwrap());
+    assert!(h.store.get(&e.session()).unwrap().is_none());
+}
+
+#[test]
+fn a_login_for_a_profile_removed_meanwhile_stores_nothing_and_revokes() {
+    let h = Harness::new("AB1234");
+    let e = crate::store::Entries::new("default", false);
+    let r = run(&h, |ctx| {
+        replace_session(ctx, h.store.as_ref(), &app("k"), &session(&h, "t"))
+    });
+    let err = r.unwrap_err();
+    assert!(
+        err.to_string().contains("was removed or set up again"),
+        "{err}"
+    );
+    assert!(h.store.get(&e.session()).unwrap().is_none());
+    assert_eq!(h.kite.calls(), ["invalidate"]);
+}
