@@ -167,7 +167,10 @@ fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<
         Command::Token => commands::token::run(ctx),
         Command::Env(a) => commands::env::run(ctx, a, &|p| machine.in_git_worktree_unignored(p)),
         Command::Exec(a) => {
-            commands::exec::run(ctx, a, settings.var_names.clone(), &restore_core_limit)
+            let process = crate::process::SystemProcess {
+                before_exec: &restore_core_limit,
+            };
+            commands::exec::run(ctx, a, settings.var_names.clone(), &process)
         }
         Command::Status(a) => commands::status::run(ctx, a),
         Command::Doctor(a) => commands::doctor::run(ctx, a, &machine),

@@ -1310,3 +1310,73 @@ fn doctor_renders_its_fixes_with_this_runs_flags() {
         "{err}"
     );
 }
+
+/// A child as the fake process saw it: program, arguments, removed and set variables.
+type SeenChild = (String, Vec<String>, Vec<String>, Vec<(String, String)>);
+
+/// A process port that records the child it was given and answers as told.
+struct RecordingProcess {
+    seen: std::sync::Mutex<Vec<SeenChild>>,
+    answer: fn() -> std::io::Result<u8>,
+}
+
+impl crate::process::Process for RecordingProcess {
+    fn exec(&self, child: crate::process::Child) -> std::io::Result<u8> {
+        let s = |o: &std::ffi::OsString| o.to_string_lossy().to_string();
+        self.seen.lock().unwrap().push((
+            s(&child.program),
+            child.args.iter().map(s).collect(),
+            child.env_remove.iter().map(s).collect(),
+            child
+                .env_set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.expose().to_string()))
+                .collect(),
+        ));
+        (self.answer)()
+    }
+}
+
+#[test]
+fn exec_hands_the_child_fresh_variables_and_exits_as_shells_do() {
+    let h = Harness::new("AB1234");
+    set_up(&h, test_port());
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::new();
+    let args = crate::cli::ExecArgs {
+        allow_expired: false,
+        with_secret: false,
+        command: vec!["python".into(), "bot.py".into(), "--live".into()],
+    };
+    let ok = RecordingProcess {
+        seen: std::sync::Mutex::default(),
+        answer: || Ok(3),
+    };
+    let env_names = vec!["PATH".into(), "KITE_API_SECRET".into(), "KITE_LOG".into()];
+    let (r, out, _) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::exec::run(ctx, &args, env_names, &ok)
+    });
+    assert_eq!(r.unwrap(), 3, "the child's exit code is passed on");
+    assert!(out.is_empty(), "{out}");
+    let seen = ok.seen.lock().unwrap();
+    let (program, child_args, removed, set) = &seen[0];
+    assert_eq!(program, "python");
+    assert_eq!(child_args, &["bot.py", "--live"]);
+    assert_eq!(
+        removed,
+        &["KITE_API_SECRET"],
+        "a stale secret is not inherited"
+    );
+    let set: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(set, ["KITE_API_KEY", "KITE_ACCESS_TOKEN"]);
+    assert!(seen[0].3.iter().any(|(_, v)| v == KEY));
+
+    let missing = RecordingProcess {
+        seen: std::sync::Mutex::default(),
+        answer: || Err(std::io::ErrorKind::NotFound.into()),
+    };
+    let (r, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::exec::run(ctx, &args, Vec::new(), &missing)
+    });
+    assert_eq!(r.unwrap_err().exit_code(), 127);
+}
