@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::clock::SystemClock;
-use crate::commands::{self, Ctx, Machine, SandboxControl};
+use crate::commands::{self, Ctx, Machine, Ports, SandboxControl};
 use crate::error::{Error, RunFlags, exit};
 use crate::kite::Endpoints;
 use crate::profile::ConfigFile;
@@ -245,22 +245,24 @@ fn with_context<T>(
         interactive: settings.interactive,
         json: global.json,
         store_flag: global.store,
-        prompter: prompter.as_ref(),
-        kite: &kite,
         endpoints,
-        browser: &browser,
-        clock: &clock,
-        monotonic: &crate::clock::SystemMonotonic,
-        redirect: &crate::redirect::LoopbackRedirect,
         config,
-        stores: &stores,
         ui: &ui,
-        wait_ui: &wait_ui,
-        sandbox_control: sandbox.as_ref().map(|s| &s.client as &dyn SandboxControl),
-        read_stdin_line: &read_stdin_line,
         browser_available: settings.browser_available,
-        self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
         self_play: std::cell::Cell::new(false),
+        ports: Ports {
+            prompter: prompter.as_ref(),
+            kite: &kite,
+            browser: &browser,
+            clock: &clock,
+            monotonic: &crate::clock::SystemMonotonic,
+            redirect: &crate::redirect::LoopbackRedirect,
+            stores: &stores,
+            wait_ui: &wait_ui,
+            sandbox_control: sandbox.as_ref().map(|s| &s.client as &dyn SandboxControl),
+            read_stdin_line: &read_stdin_line,
+            self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
+        },
     };
     f(&ctx)
 }

@@ -765,7 +765,10 @@ fn login_by_paste_reads_the_redirected_url_from_stdin() {
     let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
         let read = || Ok(pasted.lock().unwrap().clone());
         let ctx = crate::commands::Ctx {
-            read_stdin_line: &read,
+            ports: crate::commands::Ports {
+                read_stdin_line: &read,
+                ..ctx.ports
+            },
             ..ctx.clone()
         };
         super::login::run(&ctx, &args)

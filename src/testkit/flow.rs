@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use url::Url;
 
 use crate::cli::StoreChoice;
-use crate::commands::{Ctx, StoreProvider};
+use crate::commands::{Ctx, Ports, StoreProvider};
 use crate::kite::{Kite, KiteError, SessionData, UserProfile};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -209,22 +209,24 @@ pub fn with_ctx_on<T>(
         interactive,
         json: false,
         store_flag: None,
-        prompter,
-        kite: &h.kite,
         endpoints: crate::kite::Endpoints::live(),
-        browser,
-        clock: &clock,
-        monotonic: &h.redirect.clock,
-        redirect: &h.redirect,
         config: crate::profile::ConfigFile::new(h.config_dir.path().to_path_buf()),
-        stores: &stores,
         ui,
-        wait_ui: &wait_ui,
-        sandbox_control: None,
-        read_stdin_line: &read_line,
         browser_available: true,
-        self_browser: None,
         self_play: std::cell::Cell::new(false),
+        ports: Ports {
+            prompter,
+            browser,
+            kite: &h.kite,
+            clock: &clock,
+            monotonic: &h.redirect.clock,
+            redirect: &h.redirect,
+            stores: &stores,
+            wait_ui: &wait_ui,
+            sandbox_control: None,
+            read_stdin_line: &read_line,
+            self_browser: None,
+        },
     };
     f(&ctx)
 }

@@ -16,7 +16,7 @@ pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Err
     ctx.ui
         .heading("Step 1 of 6 — Log in to the Kite developer console");
     let self_play = ctx.offer_self_play()?;
-    let demo_id = match ctx.sandbox_control {
+    let demo_id = match ctx.ports.sandbox_control {
         Some(c) => c.demo_client_id().ok(),
         None => None,
     };
@@ -28,7 +28,7 @@ pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Err
                 "The sandbox's demo account is {demo} (press Enter to use it)."
             ));
         }
-        let raw = ctx.prompter.input(
+        let raw = ctx.ports.prompter.input(
             "Your Zerodha client ID (like AB1234)",
             demo_id.as_deref(),
             &|s| validate::client_id(s).map(|_| ()),
@@ -48,7 +48,8 @@ pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Err
         .say("6-digit TOTP code from your authenticator app (the same one you use for Kite):");
     ctx.ui.say(format!("  {console}"));
     open_quietly(ctx, &console);
-    ctx.prompter
+    ctx.ports
+        .prompter
         .pause("Press Enter when you are logged in to the console")?;
     Ok(client_id)
 }
@@ -72,6 +73,7 @@ pub(super) fn step_plan(ctx: &Ctx<'_>, args: &InitArgs) -> Result<Plan, Error> {
         .collect();
     let refs: Vec<&str> = items.iter().map(String::as_str).collect();
     let pick = ctx
+        .ports
         .prompter
         .select("Which plan is (or will be) the app on?", &refs, 0)?;
     Ok(plans::PLANS[pick].plan)
@@ -136,7 +138,7 @@ pub(super) fn step_capture(
 ) -> Result<AppCredentials, Error> {
     ctx.ui
         .heading("Step 4 of 6 — Copy the api_key and api_secret");
-    if let Some(control) = ctx.sandbox_control.filter(|_| ctx.self_play.get()) {
+    if let Some(control) = ctx.ports.sandbox_control.filter(|_| ctx.self_play.get()) {
         let plan = match plan {
             Plan::Personal => "personal",
             Plan::Connect => "connect",
@@ -152,11 +154,14 @@ pub(super) fn step_capture(
         .say("The app's page shows the api_key and the api_secret. The secret is shown only once:");
     ctx.ui
         .say("copy it now. (Lost it later? `kite-setup regenerate` makes a new one.)");
-    let key = ctx.prompter.input("api_key", None, &validate::api_key)?;
+    let key = ctx
+        .ports
+        .prompter
+        .input("api_key", None, &validate::api_key)?;
     ctx.ui
         .say("The api_secret is not shown while you type or paste it.");
     let key_for_check = key.clone();
-    let secret = ctx.prompter.secret("api_secret", &move |s| {
+    let secret = ctx.ports.prompter.secret("api_secret", &move |s| {
         validate::api_secret(s, Some(&key_for_check))
     })?;
     Ok(AppCredentials {
@@ -166,5 +171,5 @@ pub(super) fn step_capture(
 }
 /// Opens the console; the URL is on screen already, so no "open it yourself".
 fn open_quietly(ctx: &Ctx<'_>, url: &url::Url) {
-    say_opened(ctx.ui, &ctx.browser.open(url), false);
+    say_opened(ctx.ui, &ctx.ports.browser.open(url), false);
 }
