@@ -249,7 +249,7 @@ fn with_context<T>(
         config,
         ui: &ui,
         browser_available: settings.browser_available,
-        self_play: std::cell::Cell::new(false),
+        self_play: false,
         ports: Ports {
             prompter: prompter.as_ref(),
             kite: &kite,

@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
         ctx.ui
             .say("Reading the redirected URL from standard input.");
     }
-    ctx.offer_self_play()?;
+    let ctx = &ctx.with_self_play()?;
     let params = LoginParams {
         client_id: &meta.client_id,
         creds: &creds,

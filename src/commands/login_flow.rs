@@ -165,7 +165,7 @@ fn show_url(ctx: &Ctx<'_>, url: &url::Url, no_browser: bool) {
         return;
     }
     match ctx.login_browser().open(url) {
-        Ok(BrowserOutcome::Opened) if ctx.self_play.get() => {
+        Ok(BrowserOutcome::Opened) if ctx.self_play => {
             ctx.ui.say(
                 "(sandbox: kite-setup plays the browser and approves the login as the app's owner)",
             );

@@ -137,31 +137,31 @@ pub struct Ctx<'a> {
     pub ui: &'a Ui,
     /// A browser can be opened here ($BROWSER, or a display and no SSH session).
     pub browser_available: bool,
-    /// Set once the user lets kite-setup play the browser's part (sandbox only).
-    pub self_play: std::cell::Cell<bool>,
+    /// The person let kite-setup play the browser's part (sandbox only): set on the copy
+    /// of the context that [`Ctx::with_self_play`] returns.
+    pub self_play: bool,
     pub ports: Ports<'a>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The browser logins go through: the real one, or the sandbox self-player.
     pub fn login_browser(&self) -> &dyn Browser {
         match self.ports.self_browser {
-            Some(b) if self.self_play.get() => b,
+            Some(b) if self.self_play => b,
             _ => self.ports.browser,
         }
     }
 
     /// In sandbox mode without a browser, offers (or, without a terminal, decides) to
-    /// play the browser's part. Returns whether self-play is on.
-    pub fn offer_self_play(&self) -> Result<bool, Error> {
-        if self.self_play.get() {
-            return Ok(true);
-        }
-        if self.ports.self_browser.is_none()
+    /// play the browser's part. Returns the context the rest of the command runs with:
+    /// this one with `self_play` set when self-play is on.
+    pub fn with_self_play(&self) -> Result<Ctx<'a>, Error> {
+        if self.self_play
+            || self.ports.self_browser.is_none()
             || self.ports.sandbox_control.is_none()
             || self.browser_available
         {
-            return Ok(false);
+            return Ok(self.clone());
         }
         let yes = if self.interactive {
             self.ui
@@ -174,8 +174,10 @@ impl Ctx<'_> {
             self.ui.say("No browser can be opened here: kite-setup plays the browser's part in the sandbox.");
             true
         };
-        self.self_play.set(yes);
-        Ok(yes)
+        Ok(Ctx {
+            self_play: yes,
+            ..self.clone()
+        })
     }
 
     pub fn entries(&self) -> Entries {

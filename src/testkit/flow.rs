@@ -213,7 +213,7 @@ pub fn with_ctx_on<T>(
         config: crate::profile::ConfigFile::new(h.config_dir.path().to_path_buf()),
         ui,
         browser_available: true,
-        self_play: std::cell::Cell::new(false),
+        self_play: false,
         ports: Ports {
             prompter,
             browser,

@@ -97,27 +97,30 @@ pub fn run(
         }
     }
 
-    let mut draft = if let (Some(creds), Some(meta)) = (reuse, &existing) {
-        Draft {
+    let (ctx, mut draft) = if let (Some(creds), Some(meta)) = (reuse, &existing) {
+        let draft = Draft {
             client_id: meta.client_id.clone(),
             plan: meta.plan,
             redirect_url: meta.redirect_url.clone(),
             app_name: meta.app_name.clone(),
             creds,
-        }
+        };
+        (ctx.clone(), draft)
     } else {
-        let client_id = step_console(ctx, args)?;
-        let plan = step_plan(ctx, args)?;
-        let (redirect_url, app_name) = step_create_app(ctx, &client_id, is_port_free)?;
-        let creds = step_capture(ctx, &client_id, &redirect_url, plan)?;
-        Draft {
+        let (ctx, client_id) = step_console(ctx, args)?;
+        let plan = step_plan(&ctx, args)?;
+        let (redirect_url, app_name) = step_create_app(&ctx, &client_id, is_port_free)?;
+        let creds = step_capture(&ctx, &client_id, &redirect_url, plan)?;
+        let draft = Draft {
             client_id,
             plan,
             redirect_url,
             app_name: Some(app_name),
             creds,
-        }
+        };
+        (ctx, draft)
     };
+    let ctx = &ctx;
 
     let session = step_verify(ctx, &mut draft, args)?;
     step_store(

@@ -95,7 +95,7 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
             .warn("SKIPPING VERIFICATION (--skip-verify): nothing was checked against Kite.");
         None
     } else {
-        ctx.offer_self_play()?;
+        let ctx = &ctx.with_self_play()?;
         Some(verify_once(
             ctx,
             &mut draft,

@@ -37,7 +37,7 @@ pub(super) fn step_verify(
             .warn("secret or redirect URL will only show up at your first `kite-setup login`.");
         return Ok(None);
     }
-    if !ctx.self_play.get() {
+    if !ctx.self_play {
         ctx.ui.say(
             "Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.",
         );

@@ -12,10 +12,13 @@ use super::{CALLBACK_PATH, DEFAULT_PORT};
 use crate::commands::login_flow::say_opened;
 use crate::commands::{Ctx, plans};
 
-pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Error> {
+/// Returns the client ID, and the context the rest of the wizard runs with (self-play
+/// decided here, before the console step).
+pub(super) fn step_console<'a>(ctx: &Ctx<'a>, args: &InitArgs) -> Result<(Ctx<'a>, String), Error> {
     ctx.ui
         .heading("Step 1 of 6 — Log in to the Kite developer console");
-    let self_play = ctx.offer_self_play()?;
+    let ctx = &ctx.with_self_play()?;
+    let self_play = ctx.self_play;
     let demo_id = match ctx.ports.sandbox_control {
         Some(c) => c.demo_client_id().ok(),
         None => None,
@@ -40,7 +43,7 @@ pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Err
         ctx.ui.say(format!(
             "(sandbox: kite-setup plays the console's part; it is at {console} if you want to look)"
         ));
-        return Ok(client_id);
+        return Ok((ctx.clone(), client_id));
     }
     ctx.ui
         .say("Open the developer console and log in with your client ID, password and the");
@@ -51,7 +54,7 @@ pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Err
     ctx.ports
         .prompter
         .pause("Press Enter when you are logged in to the console")?;
-    Ok(client_id)
+    Ok((ctx.clone(), client_id))
 }
 
 pub(super) fn step_plan(ctx: &Ctx<'_>, args: &InitArgs) -> Result<Plan, Error> {
@@ -98,7 +101,7 @@ pub(super) fn step_create_app(
         })?;
     let redirect_url = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
     let app_name = format!("kite-setup-{}", client_id.to_ascii_lowercase());
-    if ctx.self_play.get() {
+    if ctx.self_play {
         ctx.ui
             .say("kite-setup will create the app in the sandbox itself, with these values:");
     } else {
@@ -138,7 +141,7 @@ pub(super) fn step_capture(
 ) -> Result<AppCredentials, Error> {
     ctx.ui
         .heading("Step 4 of 6 — Copy the api_key and api_secret");
-    if let Some(control) = ctx.ports.sandbox_control.filter(|_| ctx.self_play.get()) {
+    if let Some(control) = ctx.ports.sandbox_control.filter(|_| ctx.self_play) {
         let plan = match plan {
             Plan::Personal => "personal",
             Plan::Connect => "connect",

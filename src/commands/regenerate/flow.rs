@@ -123,7 +123,7 @@ fn verify(
         .heading("Step 4 of 6 — Verify the new secret with a real login");
     ctx.ui
         .say("Log in as you do on Kite (client ID, password, TOTP).");
-    ctx.offer_self_play()?;
+    let ctx = &ctx.with_self_play()?;
     let mut login = NewSecretLogin {
         store,
         meta,
