@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{Plan, StoreChoice};
+use crate::error::{Fix, RunFlags};
 
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -29,11 +30,19 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The fix as a run of the default live profile would read it (tests; commands
+    /// render [`ConfigError::fix`] with their run's flags).
     pub fn hint(&self) -> String {
+        self.fix().render(&RunFlags::default())
+    }
+
+    pub fn fix(&self) -> Fix {
         match self {
-            ConfigError::Corrupt { path, .. } => format!(
-                "fix or move away {path} (it holds no secrets; `kite-setup init` writes a new one)"
-            ),
+            ConfigError::Corrupt { path, .. } => {
+                Fix::text(format!("fix or move away {path} (it holds no secrets; "))
+                    .and_run("init")
+                    .and(" writes a new one)")
+            }
             ConfigError::Io { .. } => {
                 "check the directory's owner and permissions, or set KITE_SETUP_CONFIG_DIR".into()
             }

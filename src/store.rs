@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Fix, RunFlags};
 use crate::secret::Secret;
 use crate::session::StoredSession;
 
@@ -48,20 +49,26 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The fix as a run of the default live profile would read it (tests; commands
+    /// render [`StoreError::fix`] with their run's flags).
     pub fn hint(&self) -> String {
+        self.fix().render(&RunFlags::default())
+    }
+
+    pub fn fix(&self) -> Fix {
         match self {
             StoreError::Unavailable { .. } => "start a Secret Service (e.g. gnome-keyring-daemon, KeePassXC) in this session, or choose --store keyutils (kernel keyring, lost at reboot) or --store file (plaintext, mode 0600)".into(),
             StoreError::Locked { .. } => "unlock your keyring (log in to the desktop, or `gnome-keyring-daemon --unlock`), then try again".into(),
-            StoreError::Timeout { .. } => "the keyring may be locked and waiting for a prompt nobody sees: unlock it, or run `kite-setup doctor`".into(),
-            StoreError::Failed { .. } => "run `kite-setup doctor` to test the keyring; nothing was changed".into(),
+            StoreError::Timeout { .. } => Fix::text("the keyring may be locked and waiting for a prompt nobody sees: unlock it, or run ").and_run("doctor"),
+            StoreError::Failed { .. } => Fix::text("run ").and_run("doctor").and(" to test the keyring; nothing was changed"),
             StoreError::Corrupt { entry } if entry.ends_with("/session") => {
-                "log in again with `kite-setup login --force` to rewrite it".into()
+                Fix::text("log in again with ").and_run("login --force").and(" to rewrite it")
             }
             StoreError::Corrupt { entry } if entry.ends_with("/pending") => {
-                "drop the interrupted rotation with `kite-setup regenerate --abort`, then regenerate again".into()
+                Fix::text("drop the interrupted rotation with ").and_run("regenerate --abort").and(", then regenerate again")
             }
-            StoreError::Corrupt { .. } => "run `kite-setup init` again for this profile to rewrite it".into(),
-            StoreError::ReadBackMismatch { .. } => "the keyring is not keeping entries; run `kite-setup doctor` and try another store".into(),
+            StoreError::Corrupt { .. } => Fix::text("run ").and_run("init").and(" again for this profile to rewrite it"),
+            StoreError::ReadBackMismatch { .. } => Fix::text("the keyring is not keeping entries; run ").and_run("doctor").and(" and try another store"),
         }
     }
 }

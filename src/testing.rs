@@ -57,11 +57,11 @@ impl FakeKite {
 
 /// Kite's envelope error with its exact message.
 pub fn kite_error(status: u16, error_type: &str, message: &str) -> KiteError {
-    KiteError::Api {
+    KiteError::api(
         status,
-        error_type: crate::kite::ErrorType::parse(error_type),
-        message: message.into(),
-    }
+        crate::kite::ErrorType::parse(error_type),
+        message.into(),
+    )
 }
 
 impl Kite for FakeKite {
@@ -214,6 +214,7 @@ pub fn with_ctx<T>(
     let ctx = Ctx {
         profile: "default".into(),
         sandbox: false,
+        sandbox_url: None,
         interactive,
         json: false,
         store_flag: None,

@@ -116,3 +116,11 @@ impl Ui {
         )
     }
 }
+
+/// `s` with its first letter upper-cased (for a sentence made from a phrase).
+pub fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |f| {
+        f.to_uppercase().collect::<String>() + c.as_str()
+    })
+}

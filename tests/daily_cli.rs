@@ -332,7 +332,11 @@ fn time_travel_past_six_ist_expires_the_token_for_status_token_and_exec() {
     assert_eq!(t.stdout, "");
     assert!(t.stderr.contains("expired"), "{}", t.stderr);
     assert!(
-        t.stderr.contains("hint: run `kite-setup --sandbox login`"),
+        // The hint repeats this run's --sandbox-url, so it reaches the same sandbox.
+        t.stderr.contains(&format!(
+            "hint: run `kite-setup --sandbox-url {} login`",
+            w.sandbox.url
+        )),
         "{}",
         t.stderr
     );

@@ -233,7 +233,7 @@ fn the_wizard_in_a_terminal_ends_with_verified_credentials_in_the_keyring() {
     // The secret never reached the terminal, not even as echo.
     assert!(!screen.contains(&secret), "the secret was shown:\n{screen}");
     assert!(screen.contains("api_secret  stored"), "{screen}");
-    // The next commands carry --sandbox, and their comments still line up.
+    // The next commands carry this run's --sandbox-url, and their comments still line up.
     let next: Vec<&str> = screen
         .split("Next:\n")
         .nth(1)
@@ -242,7 +242,7 @@ fn the_wizard_in_a_terminal_ends_with_verified_credentials_in_the_keyring() {
         .take(3)
         .collect();
     assert!(
-        next.iter().all(|l| l.contains("kite-setup --sandbox ")),
+        next.iter().all(|l| l.contains("kite-setup --sandbox-url ")),
         "{next:?}"
     );
     let columns: Vec<Option<usize>> = next.iter().map(|l| l.find('#')).collect();

@@ -200,6 +200,7 @@ fn the_wizard_transcript() {
     let ctx = Ctx {
         profile: "default".into(),
         sandbox: false,
+        sandbox_url: None,
         interactive: true,
         json: false,
         store_flag: None,

@@ -118,6 +118,7 @@ fn assert_api_error(
             status: s,
             error_type,
             message,
+            ..
         }) => assert_eq!((s, &error_type, message.as_str()), (status, ty, msg)),
         other => panic!("expected {status} {ty:?} {msg:?}, got {other:?}"),
     }

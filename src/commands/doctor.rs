@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::StoreChoice;
-use crate::error::Error;
+use crate::error::{Error, Fix};
 use crate::leakscan::{Needle, default_plan, scan};
 use crate::profile::ProfileMeta;
 use crate::redirect::validate_redirect_url;
@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 "config",
                 Verdict::Fail,
                 e.to_string(),
-                Some(e.hint()),
+                Some(ctx.render(&e.fix())),
             ));
             None
         }
@@ -93,7 +93,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 "keyring",
                 Verdict::Fail,
                 e.to_string(),
-                Some(e.hint()),
+                Some(ctx.render(&e.fix())),
             ));
             None
         }
@@ -130,7 +130,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 "kite api",
                 Verdict::Fail,
                 format!("{}: {e}", ctx.endpoints.api),
-                Some(e.hint()),
+                Some(ctx.render(&e.fix())),
             ));
             probes.push(probe(
                 "clock",
@@ -150,7 +150,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 name,
                 Verdict::Fail,
                 format!("{url}: {e}"),
-                Some(e.hint()),
+                Some(ctx.render(&e.fix())),
             )),
         }
     }
@@ -159,22 +159,42 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
     if let Some(m) = &meta {
         match validate_redirect_url(&m.redirect_url) {
             Ok(t) if (env.is_port_free)(t.port()) => {
-                probes.push(probe("redirect port", Verdict::Pass, format!("port {} is free for the login redirect", t.port()), None));
+                probes.push(probe(
+                    "redirect port",
+                    Verdict::Pass,
+                    format!("port {} is free for the login redirect", t.port()),
+                    None,
+                ));
             }
             Ok(t) => probes.push(probe(
                 "redirect port",
                 Verdict::Fail,
                 format!("port {} is in use by another program", t.port()),
-                Some("stop the program using it, or register a new redirect URL with `kite-setup init`; `kite-setup login --paste` works meanwhile".into()),
+                Some(
+                    ctx.render(
+                        &Fix::text(
+                            "stop the program using it, or register a new redirect URL with ",
+                        )
+                        .and_run("init")
+                        .and("; ")
+                        .and_run("login --paste")
+                        .and(" works meanwhile"),
+                    ),
+                ),
             )),
-            Err(e) => probes.push(probe("redirect port", Verdict::Warn, e.to_string(), Some(e.hint()))),
+            Err(e) => probes.push(probe(
+                "redirect port",
+                Verdict::Warn,
+                e.to_string(),
+                Some(ctx.render(&e.fix())),
+            )),
         }
     } else {
         probes.push(probe(
             "profile",
             Verdict::Info,
             format!("no profile {} yet", ctx.profile_label()),
-            Some(format!("run `kite-setup{} init`", ctx.flags_prefix())),
+            Some(ctx.render(&Fix::text("run ").and_run("init"))),
         ));
     }
 
@@ -215,7 +235,14 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                     "plaintext copies",
                     Verdict::Fail,
                     format!("found at {}", places.join(", ")),
-                    Some(format!("delete those copies; if one was ever shared or committed, run `kite-setup{} regenerate`", ctx.flags_prefix())),
+                    Some(
+                        ctx.render(
+                            &Fix::text(
+                                "delete those copies; if one was ever shared or committed, run ",
+                            )
+                            .and_run("regenerate"),
+                        ),
+                    ),
                 ));
             }
         }
@@ -224,10 +251,13 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 "rotation",
                 Verdict::Fail,
                 "a secret rotation was interrupted",
-                Some(format!(
-                    "run `kite-setup{} regenerate --resume` (or --abort)",
-                    ctx.flags_prefix()
-                )),
+                Some(
+                    ctx.render(
+                        &Fix::text("run ")
+                            .and_run("regenerate --resume")
+                            .and(" (or --abort)"),
+                    ),
+                ),
             ));
         }
     }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::cli::{EnvArgs, EnvFormat};
-use crate::error::Error;
+use crate::error::{Error, Fix};
 use crate::secret::Secret;
 
 use super::Ctx;
@@ -18,12 +18,11 @@ pub fn variables(
     with_secret: bool,
     allow_expired: bool,
 ) -> Result<Vec<(&'static str, Secret)>, Error> {
-    let meta = ctx.require_profile()?;
-    let store = ctx.store_for(&meta)?;
-    ctx.mention_pending_rotation(store.as_ref());
-    let creds = ctx.require_app(store.as_ref())?;
+    let profile = ctx.open_profile()?;
+    ctx.mention_pending_rotation(profile.store());
+    let creds = profile.require_app()?;
     let mut vars = vec![(API_KEY, creds.api_key.clone())];
-    match ctx.require_session(store.as_ref()) {
+    match profile.require_session(ctx.clock.now()) {
         Ok(s) => vars.push((ACCESS_TOKEN, s.access_token)),
         Err(e) if allow_expired => ctx.ui.warn(format!("{e}; running without {ACCESS_TOKEN}")),
         Err(e) => return Err(e),
@@ -50,10 +49,10 @@ pub fn run(
     {
         return Err(Error::failed(
             format!("{name} cannot be written to a dotenv file: {why}"),
-            format!(
-                "use `kite-setup{flags} exec -- CMD`, or `kite-setup{flags} env --format sh|fish|json`",
-                flags = ctx.flags_prefix()
-            ),
+            Fix::text("use ")
+                .and_run("exec -- CMD")
+                .and(", or ")
+                .and_run("env --format sh|fish|json"),
         ));
     }
     if let Some(path) = &args.dotenv {

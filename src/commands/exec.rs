@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::process::Command;
 
 use crate::cli::ExecArgs;
-use crate::error::Error;
+use crate::error::{Error, Fix};
 
 use super::Ctx;
 use super::env::variables;
@@ -27,10 +27,7 @@ pub fn run(ctx: &Ctx<'_>, args: &ExecArgs, current_env_names: Vec<OsString>) -> 
     let (program, rest) = args.command.split_first().ok_or_else(|| {
         Error::usage(
             "no command to run",
-            format!(
-                "put the command after --, e.g. `kite-setup{} exec -- python bot.py`",
-                ctx.flags_prefix()
-            ),
+            Fix::text("put the command after --, e.g. ").and_run("exec -- python bot.py"),
         )
     })?;
     let vars = variables(ctx, args.with_secret, args.allow_expired)?;

@@ -6,7 +6,7 @@
 use std::sync::atomic::AtomicU16;
 
 use crate::cli::{EnvArgs, EnvFormat, InitArgs, LoginArgs, Plan, RemoveArgs, StatusArgs};
-use crate::error::Error;
+use crate::error::{Error, RunFlags};
 use crate::kite::KiteError;
 use crate::prompt::{Answer, ScriptedPrompter};
 use crate::redirect::RecordingBrowser;
@@ -227,7 +227,7 @@ fn init_user_not_enabled_quits_with_nothing_stored() {
     let (e, err) = init_fails_and_stores_nothing(&h, test_port(), OK_QUERY, 5);
     assert!(err.contains("not enabled"), "{err}");
     assert_eq!(e.exit_code(), 1);
-    assert!(e.hint().unwrap().contains("client ID"));
+    assert!(e.hint(&RunFlags::default()).unwrap().contains("client ID"));
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn init_cancelled_authorisation() {
     let h = Harness::new("AB1234");
     let (e, err) = init_fails_and_stores_nothing(&h, test_port(), "status=cancelled", 5);
     assert!(err.contains("cancelled"), "{err}");
-    assert!(e.hint().unwrap().contains("Authorize"));
+    assert!(e.hint(&RunFlags::default()).unwrap().contains("Authorize"));
 }
 
 #[test]
@@ -319,7 +319,11 @@ fn init_keyring_unavailable_fails_before_any_question() {
         matches!(e, Error::Store(StoreError::Unavailable { .. })),
         "{e:?}"
     );
-    assert!(e.hint().unwrap().contains("--store keyutils"));
+    assert!(
+        e.hint(&RunFlags::default())
+            .unwrap()
+            .contains("--store keyutils")
+    );
     assert!(p.asked.lock().unwrap().is_empty());
     assert!(!config_exists(&h));
 }
@@ -749,7 +753,7 @@ fn login_rejected_by_kite_exits_4_and_keeps_the_old_session() {
     });
     let e = r.unwrap_err();
     assert_eq!(e.exit_code(), 4);
-    assert!(e.hint().unwrap().contains("billing"));
+    assert!(e.hint(&RunFlags::default()).unwrap().contains("billing"));
     assert_eq!(h.store.snapshot(), before);
 }
 
@@ -875,7 +879,7 @@ fn logout_revokes_then_forgets_and_keeps_the_token_when_kite_is_unreachable() {
     let (r, _, _) = with_ctx(&h, &p, &b, false, "", super::logout::logout);
     let e = r.unwrap_err();
     assert_eq!(e.exit_code(), 1);
-    assert!(e.hint().unwrap().contains("kept"));
+    assert!(e.hint(&RunFlags::default()).unwrap().contains("kept"));
     assert!(h.store.get(&entries.session()).unwrap().is_some());
     let (r, _, err) = with_ctx(&h, &p, &b, false, "", super::logout::logout);
     assert_eq!(r.unwrap(), 0);

@@ -5,18 +5,17 @@ use std::time::Duration;
 use crate::cli::LoginArgs;
 use crate::error::Error;
 use crate::session::{StoredSession, format_ist, humanize_left};
-use crate::store::set_json_verified;
 
 use super::Ctx;
 use super::login_flow::{LoginParams, browser_login};
 
 pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
-    let meta = ctx.require_profile()?;
-    let store = ctx.store_for(&meta)?;
-    ctx.mention_pending_rotation(store.as_ref());
-    let creds = ctx.require_app(store.as_ref())?;
+    let profile = ctx.open_profile()?;
+    ctx.mention_pending_rotation(profile.store());
+    let creds = profile.require_app()?;
+    let meta = &profile.meta;
     if !args.force
-        && let Some(s) = ctx.valid_session(store.as_ref())?
+        && let Some(s) = profile.valid_session(ctx.clock.now())?
     {
         ctx.ui.ok(format!(
             "Already logged in {} — use --force to log in again",
@@ -38,7 +37,7 @@ pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
         no_browser: args.no_browser,
     };
     let out = browser_login(ctx, &params).map_err(|f| f.into_error(ctx, &meta.redirect_url))?;
-    set_json_verified(store.as_ref(), &ctx.entries().session(), &out.session)?;
+    profile.save_session(&out.session)?;
     ctx.ui
         .ok(format!("Logged in {}", describe(ctx, &out.session)));
     Ok(0)

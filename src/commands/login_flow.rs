@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::error::Error;
 use crate::kite::{KiteError, UserProfile};
 use crate::redirect::{
-    BrowserOutcome, CallbackError, ListenError, Listener, RedirectUrlError, WaitError, new_nonce,
-    parse_callback, validate_redirect_url,
+    BrowserError, BrowserOutcome, CallbackError, ListenError, Listener, RedirectUrlError,
+    WaitError, new_nonce, parse_callback, validate_redirect_url,
 };
 use crate::session::{StoredSession, expiry_after, parse_login_time};
 use crate::store::AppCredentials;
@@ -158,13 +159,49 @@ fn show_url(ctx: &Ctx<'_>, url: &url::Url, no_browser: bool) {
                 "(sandbox: kite-setup plays the browser and approves the login as the app's owner)",
             );
         }
-        Ok(BrowserOutcome::Opened) => ctx.ui.say("(opened in your browser)"),
-        Ok(BrowserOutcome::NotOpened(why)) => ctx
-            .ui
-            .say(format!("(no browser opened: {why}; open the URL yourself)")),
-        Err(e) => ctx.ui.say(format!(
-            "(could not open a browser: {e}; open the URL yourself)"
-        )),
+        outcome => say_opened(ctx.ui, &outcome, true),
+    }
+}
+
+/// The one line that says what opening a page did. `open_yourself` adds "open the URL
+/// yourself" where the person must, because nothing else will show the page.
+pub fn say_opened(
+    ui: &crate::ui::Ui,
+    outcome: &Result<BrowserOutcome, BrowserError>,
+    open_yourself: bool,
+) {
+    let tail = if open_yourself {
+        "; open the URL yourself"
+    } else {
+        ""
+    };
+    match outcome {
+        Ok(BrowserOutcome::Opened) => ui.say("(opened in your browser)"),
+        Ok(BrowserOutcome::NotOpened(why)) => ui.say(format!("(no browser opened: {why}{tail})")),
+        Err(e) => ui.say(format!("(could not open a browser: {e}{tail})")),
+    }
+}
+
+/// A verifying login (init's step 5, regenerate's step 4): what it logs in with, and
+/// what it does when that fails.
+pub trait Verification {
+    /// The login to try now (a field may have been fixed since the last failure).
+    fn params(&self) -> LoginParams<'_>;
+    /// After a failed login: `Ok(())` tries again (perhaps with a field fixed), an error
+    /// stops with it.
+    fn recover(&mut self, ctx: &Ctx<'_>, failure: LoginFailure) -> Result<(), Error>;
+}
+
+/// The one verify-login retry loop shared by init and regenerate: logs in until it
+/// works, Ctrl-C, or `v` gives up.
+pub fn verify_login(ctx: &Ctx<'_>, v: &mut dyn Verification) -> Result<LoginOutcome, Error> {
+    loop {
+        let result = browser_login(ctx, &v.params());
+        match result {
+            Ok(out) => return Ok(out),
+            Err(LoginFailure::Interrupted) => return Err(Error::Interrupted),
+            Err(failure) => v.recover(ctx, failure)?,
+        }
     }
 }
 
@@ -200,11 +237,10 @@ fn paste(
 
 impl LoginFailure {
     /// The failure as the top-level error: one line, one hint, the exit code by kind.
-    pub fn into_error(self, ctx: &Ctx<'_>, redirect_url: &str) -> crate::error::Error {
-        use crate::error::Error;
+    pub fn into_error(self, ctx: &Ctx<'_>, redirect_url: &str) -> Error {
         match self {
-            LoginFailure::RedirectUrl(e) => Error::usage(e.to_string(), e.hint()),
-            LoginFailure::Listen(e) => Error::failed(e.to_string(), e.hint()),
+            LoginFailure::RedirectUrl(e) => Error::usage(e.to_string(), e.fix()),
+            LoginFailure::Listen(e) => Error::failed(e.to_string(), e.fix()),
             LoginFailure::NoCallback { waited } => Error::failed(
                 format!(
                     "no login redirect reached {redirect_url} in {} s",
@@ -216,12 +252,10 @@ impl LoginFailure {
                 "the login was cancelled on Kite's authorisation page",
                 "run the command again and choose Authorize when Kite asks",
             ),
-            LoginFailure::BadCallback(e) => Error::usage(e.to_string(), e.hint()),
+            LoginFailure::BadCallback(e) => Error::usage(e.to_string(), e.fix()),
             LoginFailure::Exchange(e) | LoginFailure::Profile(e) => {
                 if e.is_token_error() {
-                    let hint = e.hint();
-                    let msg = e.to_string();
-                    Error::login_needed(msg, hint)
+                    Error::login_needed(e.to_string(), e.fix()).caused_by(e)
                 } else {
                     Error::Kite(e)
                 }

@@ -1,12 +1,11 @@
 //! `kite-setup logout` (revoke today's token at Kite, then forget it) and
 //! `kite-setup remove` (revoke, delete the keyring entries and the metadata).
 
-use crate::cli::RemoveArgs;
-use crate::error::Error;
-use crate::kite::KiteError;
-use crate::store::{Store, load_app, load_session};
-
 use super::Ctx;
+use super::handle::ProfileHandle;
+use crate::cli::RemoveArgs;
+use crate::error::{Error, Fix};
+use crate::kite::KiteError;
 
 /// What happened to the token at Kite.
 enum Revoked {
@@ -18,12 +17,11 @@ enum Revoked {
     Failed(KiteError),
 }
 
-fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
-    let entries = ctx.entries();
-    let Some(session) = load_session(store, &entries)? else {
+fn revoke(ctx: &Ctx<'_>, profile: &ProfileHandle) -> Result<Revoked, Error> {
+    let Some(session) = profile.session()? else {
         return Ok(Revoked::NothingStored);
     };
-    let Some(app) = load_app(store, &entries)? else {
+    let Some(app) = profile.app()? else {
         return Ok(Revoked::NoKey);
     };
     Ok(
@@ -36,9 +34,8 @@ fn revoke(ctx: &Ctx<'_>, store: &dyn Store) -> Result<Revoked, Error> {
 }
 
 pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
-    let meta = ctx.require_profile()?;
-    let store = ctx.store_for(&meta)?;
-    match revoke(ctx, store.as_ref())? {
+    let profile = ctx.open_profile()?;
+    match revoke(ctx, &profile)? {
         Revoked::NothingStored => {
             ctx.ui
                 .say("No access token is stored for this profile; nothing to revoke.");
@@ -52,17 +49,17 @@ pub fn logout(ctx: &Ctx<'_>) -> Result<u8, Error> {
             "No api_key is stored to revoke the token with; it stays valid at Kite until 06:00 IST",
         ),
         Revoked::Failed(e) => {
-            let hint = format!(
-                "{}; the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
-                e.hint()
-            );
+            let fix = e.fix().also(Fix::text(
+                "the token was kept so that you can revoke it later (it dies at 06:00 IST anyway)",
+            ));
             return Err(Error::failed(
                 format!("could not revoke the access token at Kite: {e}"),
-                hint,
-            ));
+                fix,
+            )
+            .caused_by(e));
         }
     }
-    store.delete(&ctx.entries().session())?;
+    profile.forget_session()?;
     ctx.ui.ok("Forgot the access token locally");
     Ok(0)
 }
@@ -71,13 +68,10 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
     let meta = ctx.require_profile()?;
     if !args.yes {
         if !ctx.interactive {
-            return Err(Error::usage(
-                format!(
-                    "removing profile {} needs confirmation",
-                    ctx.profile_label()
-                ),
-                "pass --yes to remove it without a prompt",
-            ));
+            return Err(Error::NeedsConfirmation {
+                action: format!("removing profile {}", ctx.profile_label()),
+                fix: Fix::text("pass --yes to remove it without a prompt"),
+            });
         }
         let sure = ctx.prompter.confirm(
             &format!(
@@ -92,8 +86,9 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
             return Ok(0);
         }
     }
-    let store = ctx.store_for(&meta)?;
-    match revoke(ctx, store.as_ref())? {
+    let profile = ctx.profile_handle(meta)?;
+    let store = profile.store();
+    match revoke(ctx, &profile)? {
         Revoked::NothingStored => {}
         Revoked::Done => ctx.ui.ok("Revoked the access token at Kite"),
         Revoked::AlreadyDead => ctx.ui.ok("Kite already rejects the access token"),
@@ -104,7 +99,7 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
             "Could not revoke the access token at Kite ({e}); it dies at 06:00 IST"
         )),
     }
-    let entries = ctx.entries();
+    let entries = &profile.entries;
     for (entry, what) in [
         (entries.session(), "access token"),
         (entries.pending(), "pending secret"),

@@ -6,6 +6,7 @@ pub mod env;
 pub mod exec;
 #[cfg(test)]
 mod flow_tests;
+pub mod handle;
 pub mod init;
 pub mod login;
 pub mod login_flow;
@@ -21,25 +22,13 @@ use std::sync::Arc;
 
 use crate::cli::StoreChoice;
 use crate::clock::Clock;
-use crate::error::Error;
+use crate::error::{Error, Fix, RunFlags};
 use crate::kite::{Endpoints, Kite};
 use crate::profile::{ConfigFile, ProfileMeta};
 use crate::prompt::Prompter;
 use crate::redirect::{Browser, WaitUi};
-use crate::session::StoredSession;
 use crate::store::{AppCredentials, Entries, Store, StoreError};
 use crate::ui::Ui;
-
-/// ` --sandbox --profile NAME` as needed to name `profile` in a hint: the flags a person
-/// must repeat for the suggested command to act on the same profile.
-pub fn flags_for(sandbox: bool, profile: &str) -> String {
-    let sandbox_flag = if sandbox { " --sandbox" } else { "" };
-    if profile == "default" {
-        sandbox_flag.to_string()
-    } else {
-        format!("{sandbox_flag} --profile {profile}")
-    }
-}
 
 /// Opens the secret store a profile uses; the real one remembers what it opened.
 pub trait StoreProvider {
@@ -66,6 +55,8 @@ pub trait SandboxControl {
 pub struct Ctx<'a> {
     pub profile: String,
     pub sandbox: bool,
+    /// `--sandbox-url` when given: suggested commands repeat it.
+    pub sandbox_url: Option<String>,
     /// A person can be asked (a terminal, and no --no-input).
     pub interactive: bool,
     pub json: bool,
@@ -146,81 +137,33 @@ impl Ctx<'_> {
         config
             .get(&self.profile, self.sandbox)
             .cloned()
-            .ok_or_else(|| {
-                Error::login_needed(
-                    format!(
-                        "no profile {:?} is set up{}",
-                        self.profile,
-                        if self.sandbox { " in the sandbox" } else { "" }
-                    ),
-                    format!("run `kite-setup{} init` first", self.flags_prefix()),
-                )
+            .ok_or_else(|| Error::NoProfile {
+                profile: self.profile.clone(),
+                sandbox: self.sandbox,
             })
     }
 
-    /// The store this profile's secrets are in.
-    pub fn store_for(&self, meta: &ProfileMeta) -> Result<Arc<dyn Store>, Error> {
-        let choice = self.store_flag.unwrap_or(meta.store);
-        Ok(self.stores.open(choice)?.0)
+    /// The flags a suggested command must repeat to act on this run's profile.
+    pub fn flags(&self) -> RunFlags {
+        RunFlags::new(&self.profile, self.sandbox, self.sandbox_url.as_deref())
     }
 
-    /// The app credentials, or "login needed".
-    pub fn require_app(&self, store: &dyn Store) -> Result<AppCredentials, Error> {
-        crate::store::load_app(store, &self.entries())?.ok_or_else(|| {
-            let flags = self.flags_prefix();
-            Error::login_needed(
-                format!("no api_key/api_secret stored for profile {}", self.profile_label()),
-                format!(
-                    "run `kite-setup{flags} init` to set them up (or `kite-setup{flags} regenerate` if the secret was lost)"
-                ),
-            )
-        })
+    /// `kite-setup FLAGS ARGS` with this run's flags, for text that names a command.
+    pub fn command(&self, args: &str) -> String {
+        self.flags().command(args)
     }
 
-    /// Today's session if it is still valid.
-    pub fn valid_session(&self, store: &dyn Store) -> Result<Option<StoredSession>, Error> {
-        let now = self.clock.now();
-        Ok(crate::store::load_session(store, &self.entries())?.filter(|s| s.is_valid_at(now)))
-    }
-
-    /// Today's valid session, or exit 4 with the reason.
-    pub fn require_session(&self, store: &dyn Store) -> Result<StoredSession, Error> {
-        let now = self.clock.now();
-        match crate::store::load_session(store, &self.entries())? {
-            Some(s) if s.is_valid_at(now) => Ok(s),
-            Some(s) => Err(Error::login_needed(
-                format!(
-                    "the access token expired at {} IST",
-                    crate::session::format_ist(s.expires_at)
-                ),
-                self.login_hint(),
-            )),
-            None => Err(Error::login_needed(
-                "no access token for today",
-                self.login_hint(),
-            )),
-        }
-    }
-
-    /// ` --sandbox --profile NAME` as needed to repeat this run's choices in a hint.
-    pub fn flags_prefix(&self) -> String {
-        flags_for(self.sandbox, &self.profile)
-    }
-
-    /// `run kite-setup login` with this run's profile and sandbox flags.
-    pub fn login_hint(&self) -> String {
-        format!(
-            "run `kite-setup{} login` (tokens die at 06:00 IST every day)",
-            self.flags_prefix()
-        )
+    /// A fix as this run's person reads it: the one renderer, with this run's flags.
+    pub fn render(&self, fix: &Fix) -> String {
+        fix.render(&self.flags())
     }
 
     /// Tells the person about an interrupted rotation, if one is pending.
     pub fn mention_pending_rotation(&self, store: &dyn Store) {
         if let Ok(Some(_)) = store.get(&self.entries().pending()) {
             self.ui.warn(format!(
-                "a secret rotation was interrupted: run `kite-setup{} regenerate --resume` to finish it (or --abort)",
-                self.flags_prefix()
+                "a secret rotation was interrupted: run `{}` to finish it (or --abort)",
+                self.command("regenerate --resume")
             ));
         }
     }

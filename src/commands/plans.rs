@@ -1,4 +1,4 @@
-//! The Kite Connect plans as presented to the user (kite-api.md §7), in one table that is
+//! The Kite Connect plans as presented to the user, in one table that is
 //! easy to update when Zerodha changes prices.
 
 use crate::cli::Plan;

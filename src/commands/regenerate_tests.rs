@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU16;
 
 use crate::cli::{Plan, RegenerateArgs, StoreChoice};
-use crate::error::Error;
+use crate::error::{Error, RunFlags};
 use crate::kite::KiteError;
 use crate::profile::{ConfigFile, ProfileMeta};
 use crate::prompt::{Answer, ScriptedPrompter};
@@ -342,7 +342,11 @@ fn stopping_after_a_failed_verification_keeps_the_pending_secret_for_resume() {
     let (r, _, err) = regenerate(&h, port, script, &args(), &Places::planted());
     let e = r.unwrap_err();
     assert_eq!(e.exit_code(), 4, "Kite rejected the login: {e}");
-    assert!(e.hint().unwrap().contains("--resume"), "{:?}", e.hint());
+    assert!(
+        e.hint(&RunFlags::default()).unwrap().contains("--resume"),
+        "{:?}",
+        e.hint(&RunFlags::default())
+    );
     assert!(err.contains("Nothing is lost"), "{err}");
     assert_eq!(main_secret(&h), OLD, "the current secret is untouched");
     let p = pending(&h).expect("pending kept");
@@ -373,7 +377,7 @@ fn no_input_verification_failure_exits_with_the_resume_hint() {
     let e = r.unwrap_err();
     assert_eq!(e.exit_code(), 4);
     assert!(err.contains("Invalid checksum"), "{err}");
-    assert!(e.hint().unwrap().contains("--abort"));
+    assert!(e.hint(&RunFlags::default()).unwrap().contains("--abort"));
     assert_eq!(main_secret(&h), OLD);
     assert_eq!(pending(&h).unwrap().step, "captured");
 }
@@ -430,7 +434,11 @@ fn an_unreachable_kite_at_the_revoke_is_warned_and_resume_finishes_it() {
     let e = r.unwrap_err();
     assert_eq!(e.exit_code(), 1);
     assert!(e.to_string().contains("could not revoke"), "{e}");
-    assert!(e.hint().unwrap().contains("regenerate --resume"));
+    assert!(
+        e.hint(&RunFlags::default())
+            .unwrap()
+            .contains("regenerate --resume")
+    );
     assert!(
         err.contains("Could not revoke the previous access token"),
         "{err}"
@@ -477,7 +485,7 @@ fn a_keyring_failing_mid_swap_keeps_the_old_secret_and_the_pending_one() {
         e.to_string().contains("could not write the new secret"),
         "{e}"
     );
-    assert!(e.hint().unwrap().contains("--resume"));
+    assert!(e.hint(&RunFlags::default()).unwrap().contains("--resume"));
     assert!(err.contains("Nothing is lost"), "{err}");
     assert_eq!(main_secret(&h), OLD, "the old secret is intact");
     assert_eq!(session_token(&h), OLD_TOKEN);
@@ -570,7 +578,10 @@ fn a_plain_run_with_a_pending_rotation_offers_resume_abort_quit() {
     let (r, _, _) = regenerate_no_input(&h, port, &a, NEW2);
     let e = r.unwrap_err();
     assert_eq!(e.exit_code(), 2);
-    assert!(e.hint().unwrap().contains("--resume") && e.hint().unwrap().contains("--abort"));
+    assert!(
+        e.hint(&RunFlags::default()).unwrap().contains("--resume")
+            && e.hint(&RunFlags::default()).unwrap().contains("--abort")
+    );
     assert_eq!(h.store.snapshot(), before);
 
     // Interactive: quit, Ctrl-C at the choice, then resume.
@@ -700,7 +711,11 @@ fn no_input_needs_yes_and_the_secret_on_stdin() {
     );
     let e = r.unwrap_err();
     assert_eq!(e.exit_code(), 2);
-    assert!(e.hint().unwrap().contains("--yes"), "{:?}", e.hint());
+    assert!(
+        e.hint(&RunFlags::default()).unwrap().contains("--yes"),
+        "{:?}",
+        e.hint(&RunFlags::default())
+    );
     let (r, _, _) = regenerate_no_input(
         &h,
         port,

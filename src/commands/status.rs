@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::cli::StatusArgs;
-use crate::error::Error;
+use crate::error::{Error, Fix, RunFlags};
 use crate::profile::ProfileMeta;
 use crate::session::{format_ist, humanize_left};
 use crate::store::{Entries, load_app, load_session};
@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
                 ctx.profile,
                 if ctx.sandbox { " in the sandbox" } else { "" }
             ),
-            format!("run `kite-setup{} init`", ctx.flags_prefix()),
+            Fix::text("run ").and_run("init"),
         ));
     }
     if let Some(e) = selected.and_then(|r| r.store_failed.clone()) {
@@ -93,17 +93,17 @@ pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
     }
     if let Some(e) = selected.and_then(|r| r.check_failed.clone()) {
         // Kite did not say whether the token works: a new login would not help.
-        let hint = e.hint();
-        return Err(Error::failed(
-            format!("could not check the token with Kite: {e}"),
-            hint,
-        ));
+        let fix = e.fix();
+        return Err(
+            Error::failed(format!("could not check the token with Kite: {e}"), fix).caused_by(e),
+        );
     }
     if usable {
         Ok(0)
     } else {
         if !ctx.json {
-            ctx.ui.say(format!("hint: {}", ctx.login_hint()));
+            ctx.ui
+                .say(format!("hint: {}", ctx.render(&crate::error::login_fix())));
         }
         Ok(crate::error::exit::LOGIN_NEEDED)
     }
@@ -233,8 +233,9 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
     }
     if r.pending_rotation {
         ctx.ui.say(format!(
-            "    rotation    INTERRUPTED — run `kite-setup{} regenerate --resume` (or --abort)",
-            super::flags_for(ctx.sandbox, &r.name)
+            "    rotation    INTERRUPTED — run `{}` (or --abort)",
+            RunFlags::new(&r.name, ctx.sandbox, ctx.sandbox_url.as_deref())
+                .command("regenerate --resume")
         ));
     }
     ctx.ui

@@ -1,17 +1,71 @@
-//! Kite's failures as types: the documented `error_type`s (kite-api.md §5) and the ways
-//! the transport fails. Messages never carry a secret, a token or a full URL with a query.
+//! Kite's failures as types: the documented `error_type`s, what Kite refused ([`Refusal`],
+//! see docs/errors.md) and the ways the transport fails. Messages never carry a secret, a
+//! token or a full URL with a query.
+
+use crate::error::{Fix, RunFlags};
 
 pub use kite_wire::ErrorType;
+
+/// What Kite refused, as far as a person can act on it. Kite tells these apart only by
+/// the words of its `message` (one `error_type` covers several causes, and the static-IP
+/// refusals have been seen under more than one type), so this is the one place that reads
+/// message text: [`Refusal::classify`], called once where the error envelope is decoded.
+/// Everything else matches on the enum. The messages relied on are listed in
+/// docs/errors.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `Invalid `checksum`.`: the api_secret does not belong to the api_key.
+    BadChecksum,
+    /// `Token is invalid or has expired.`: the login's request token was used or is stale.
+    RequestTokenSpent,
+    /// `Incorrect `api_key` or `access_token`.` (or any other TokenException): a wrong
+    /// key, a dead access token, or a lapsed subscription.
+    BadKeyOrToken,
+    /// `The user is not enabled for the app.`: another client ID than the app's logged in.
+    UserNotEnabled,
+    /// The static-IP rule: orders come from an IP that is not registered
+    /// (`IP (…) is not allowed to place orders for this app…`), or none is registered
+    /// (`No IPs configured for this app…`: `listed` is false).
+    IpNotAllowed { listed: bool },
+    /// `Insufficient permission for that call.` (any other PermissionException): the
+    /// app's plan does not include the call.
+    InsufficientPermission,
+    /// Anything else; the status and error_type still say what kind it is.
+    Other,
+}
+
+impl Refusal {
+    /// Decides what Kite refused from its envelope: the error_type and status first, the
+    /// message only where Kite gives no other way to tell (see the type's docs).
+    pub fn classify(error_type: &ErrorType, _status: u16, message: &str) -> Self {
+        // The IP rule first: its texts are distinctive and its type is not reliable.
+        if message.starts_with("No IPs configured") {
+            return Self::IpNotAllowed { listed: false };
+        }
+        if message.starts_with("IP (") && message.contains("is not allowed to place orders") {
+            return Self::IpNotAllowed { listed: true };
+        }
+        match error_type {
+            ErrorType::Token if message.contains("checksum") => Self::BadChecksum,
+            ErrorType::Token if message.contains("Token is invalid") => Self::RequestTokenSpent,
+            ErrorType::Token => Self::BadKeyOrToken,
+            ErrorType::Input if message.contains("not enabled for the app") => Self::UserNotEnabled,
+            ErrorType::Permission => Self::InsufficientPermission,
+            _ => Self::Other,
+        }
+    }
+}
 
 /// Why a call to Kite did not give an answer we can use.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KiteError {
-    /// Kite answered with its error envelope.
+    /// Kite answered with its error envelope; `refusal` is what it means, decided once.
     #[error("Kite said: {message} ({}, HTTP {status})", error_type.as_str())]
     Api {
         status: u16,
         error_type: ErrorType,
         message: String,
+        refusal: Refusal,
     },
     /// An error status whose body was not Kite's envelope (a proxy's HTML page, an
     /// empty body, JSON without `error_type`).
@@ -33,6 +87,25 @@ pub enum KiteError {
 }
 
 impl KiteError {
+    /// Kite's error envelope, classified once ([`Refusal::classify`]).
+    pub fn api(status: u16, error_type: ErrorType, message: String) -> Self {
+        let refusal = Refusal::classify(&error_type, status, &message);
+        Self::Api {
+            status,
+            error_type,
+            message,
+            refusal,
+        }
+    }
+
+    /// What Kite refused, when it answered with its envelope.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Self::Api { refusal, .. } => Some(*refusal),
+            _ => None,
+        }
+    }
+
     pub fn is_token_error(&self) -> bool {
         matches!(
             self,
@@ -63,42 +136,172 @@ impl KiteError {
         }
     }
 
-    /// What to do about it, in one line.
+    /// The fix as a run of the default live profile would read it (tests; commands
+    /// render [`KiteError::fix`] with their run's flags).
     pub fn hint(&self) -> String {
+        self.fix().render(&RunFlags::default())
+    }
+
+    /// What to do about it, in one line.
+    pub fn fix(&self) -> Fix {
         match self {
             Self::Api { status: 429, .. } => {
                 "Kite is rate-limiting this api_key (10 requests/s); wait a few seconds and try again".into()
             }
-            Self::Api { error_type: ErrorType::Token, message, .. } => {
-                if message.contains("checksum") {
-                    "the api_secret does not match the api_key: copy both from the same app's page in the developer console".into()
-                } else if message.contains("Token is invalid") {
-                    "the login's request token expired or was already used: log in again (it lives about 5 minutes)".into()
-                } else {
-                    "log in again with `kite-setup login`; if that fails too, check that the app's subscription is active on the console's billing page".into()
-                }
+            Self::Api { refusal: Refusal::BadChecksum, .. } => {
+                "the api_secret does not match the api_key: copy both from the same app's page in the developer console".into()
             }
-            Self::Api { error_type: ErrorType::Permission, .. } => {
+            Self::Api { refusal: Refusal::RequestTokenSpent, .. } => {
+                "the login's request token expired or was already used: log in again (it lives about 5 minutes)".into()
+            }
+            Self::Api { refusal: Refusal::BadKeyOrToken, .. } => {
+                Fix::text("log in again with ").and_run("login").and("; if that fails too, check that the app's subscription is active on the console's billing page")
+            }
+            Self::Api { refusal: Refusal::IpNotAllowed { .. }, .. } => {
+                "orders are accepted only from an IP registered on the developer console (Profile → IP Whitelist); register this machine's public IP there".into()
+            }
+            Self::Api { refusal: Refusal::InsufficientPermission, .. } => {
                 "the app's plan does not include this call; a new login will not help: check the plan on the developer console".into()
             }
-            Self::Api { error_type: ErrorType::Input, message, .. } if message.contains("not enabled") => {
+            Self::Api { refusal: Refusal::UserNotEnabled, .. } => {
                 "log in with the client ID the app was created for, or create an app for this client ID".into()
             }
             Self::Api { status, .. } | Self::UnexpectedError { status, .. } if *status >= 500 => {
                 "Kite is having trouble; try again in a minute (status: https://kite.trade/status)".into()
             }
             Self::Api { .. } | Self::UnexpectedError { .. } => {
-                "try again; if it persists, run `kite-setup doctor`".into()
+                Fix::text("try again; if it persists, run ").and_run("doctor")
             }
             Self::Malformed(_) | Self::Redirected { .. } => {
                 "something between you and Kite (a proxy or captive portal) changed the answer; try another network".into()
             }
             Self::Timeout { .. } | Self::Connect { .. } => {
-                "check your internet connection and proxy settings, then try again (`kite-setup doctor` checks the hosts)".into()
+                Fix::text("check your internet connection and proxy settings, then try again (").and_run("doctor").and(" checks the hosts)")
             }
             Self::InsecureEndpoint(_) => {
                 "use https, or a sandbox on 127.0.0.1".into()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIX: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/kite-mocks/errors"
+    );
+
+    /// Each recorded error body, decoded as the client decodes it, carries its refusal.
+    #[test]
+    fn fixtures_are_classified_where_they_are_decoded() {
+        let cases = [
+            (
+                "token_exception_invalid_checksum.json",
+                403,
+                Refusal::BadChecksum,
+            ),
+            (
+                "token_exception_token_invalid_or_expired.json",
+                403,
+                Refusal::RequestTokenSpent,
+            ),
+            (
+                "token_exception_invalid_access_token.json",
+                403,
+                Refusal::BadKeyOrToken,
+            ),
+            (
+                "input_exception_user_not_enabled.json",
+                400,
+                Refusal::UserNotEnabled,
+            ),
+            (
+                "permission_exception_insufficient_permission.json",
+                403,
+                Refusal::InsufficientPermission,
+            ),
+            (
+                "network_exception_too_many_requests.json",
+                429,
+                Refusal::Other,
+            ),
+            (
+                "general_exception_route_not_found.json",
+                404,
+                Refusal::Other,
+            ),
+            ("docs_example_general_exception.json", 500, Refusal::Other),
+        ];
+        for (file, status, want) in cases {
+            let body = std::fs::read(format!("{FIX}/{file}")).unwrap();
+            let err = crate::kite::wire::decode::<serde_json::Value>(
+                status,
+                Some("application/json"),
+                &body,
+            )
+            .unwrap_err();
+            assert_eq!(err.refusal(), Some(want), "{file}");
+        }
+    }
+
+    #[test]
+    fn the_static_ip_refusals_are_told_apart_whatever_their_type() {
+        let listed = "IP (2402:3a80:1c4f::1) is not allowed to place orders for this app. Update allowed IPs on the Kite developer console. Learn more - https://support.zerodha.com/category/trading-and-markets/general-kite/kite-api/articles/static-ip";
+        let none = "No IPs configured for this app. Add allowed IPs on the Kite developer console.";
+        for ty in [ErrorType::Permission, ErrorType::Input, ErrorType::Token] {
+            assert_eq!(
+                Refusal::classify(&ty, 403, listed),
+                Refusal::IpNotAllowed { listed: true },
+                "{ty:?}"
+            );
+            assert_eq!(
+                Refusal::classify(&ty, 403, none),
+                Refusal::IpNotAllowed { listed: false },
+                "{ty:?}"
+            );
+        }
+        let e = KiteError::api(403, ErrorType::Permission, none.into());
+        assert!(e.hint().contains("IP Whitelist"), "{}", e.hint());
+    }
+
+    #[test]
+    fn the_words_only_count_under_their_own_error_type() {
+        // A checksum complaint under another type is not a bad secret.
+        assert_eq!(
+            Refusal::classify(&ErrorType::Input, 400, "Invalid `checksum`."),
+            Refusal::Other
+        );
+        assert_eq!(
+            Refusal::classify(
+                &ErrorType::Token,
+                403,
+                "The user is not enabled for the app."
+            ),
+            Refusal::BadKeyOrToken
+        );
+        assert_eq!(
+            Refusal::classify(&ErrorType::Permission, 403, "anything"),
+            Refusal::InsufficientPermission
+        );
+        assert_eq!(
+            Refusal::classify(
+                &ErrorType::General,
+                500,
+                "Insufficient permission for that call."
+            ),
+            Refusal::Other
+        );
+    }
+
+    #[test]
+    fn errors_without_an_envelope_have_no_refusal() {
+        let e = KiteError::Timeout {
+            host: "api.kite.trade".into(),
+            seconds: 15,
+        };
+        assert_eq!(e.refusal(), None);
     }
 }

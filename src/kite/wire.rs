@@ -62,11 +62,11 @@ fn api_error(status: u16, env: &RawEnvelope) -> KiteError {
         .error_type
         .as_deref()
         .map_or_else(|| ErrorType::for_status(status), ErrorType::parse);
-    KiteError::Api {
+    KiteError::api(
         status,
         error_type,
-        message: sanitize(env.message.as_deref().unwrap_or("(no message)")),
-    }
+        sanitize(env.message.as_deref().unwrap_or("(no message)")),
+    )
 }
 
 /// What kind of body this was, in a few words, never the body itself.
@@ -203,6 +203,7 @@ mod tests {
                     status: s,
                     error_type,
                     message,
+                    ..
                 } => {
                     assert_eq!(
                         (s, &error_type, message.as_str()),

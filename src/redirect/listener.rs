@@ -19,6 +19,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
+use crate::error::{Fix, RunFlags};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::callback::{Callback, CallbackError, check_listener_query};
@@ -46,14 +47,20 @@ pub enum ListenError {
 }
 
 impl ListenError {
+    /// The fix as a run of the default live profile would read it (tests; commands
+    /// render `fix()` with their run's flags).
     pub fn hint(&self) -> String {
+        self.fix().render(&RunFlags::default())
+    }
+
+    pub fn fix(&self) -> Fix {
         match self {
-            Self::PortBusy { ip, port } => format!(
-                "another program (perhaps another `kite-setup login`) is listening on {ip}:{port}; stop it and retry (see it with `lsof -i :{port}` or `ss -ltnp`). The redirect URL registered in the Kite console fixes the port, so to use another one, register a new redirect URL and update the profile; or use `--paste`"
-            ),
+            Self::PortBusy { ip, port } => Fix::text("another program (perhaps another ")
+                .and_run("login")
+                .and(format!(") is listening on {ip}:{port}; stop it and retry (see it with `lsof -i :{port}` or `ss -ltnp`). The redirect URL registered in the Kite console fixes the port, so to use another one, register a new redirect URL and update the profile; or use `--paste`")),
             Self::AddrNotAvailable { .. } => "this machine has no such loopback address (IPv6 may be off); register an http://127.0.0.1:PORT/... redirect URL instead, or use `--paste`".into(),
             Self::PermissionDenied { .. } => "ports below 1024 need privileges; register a redirect URL with a port between 1024 and 65535".into(),
-            Self::Io { .. } => "retry; if it persists, use `kite-setup login --paste`".into(),
+            Self::Io { .. } => Fix::text("retry; if it persists, use ").and_run("login --paste"),
         }
     }
 }
@@ -76,15 +83,25 @@ pub enum WaitError {
 }
 
 impl WaitError {
+    /// The fix as a run of the default live profile would read it (tests; commands
+    /// render `fix()` with their run's flags).
     pub fn hint(&self) -> String {
+        self.fix().render(&RunFlags::default())
+    }
+
+    pub fn fix(&self) -> Fix {
         match self {
-            Self::Timeout { redirect_url } => format!(
-                "check that the app's redirect URL in the Kite console is exactly {redirect_url}; or run `kite-setup login --paste` and paste the URL the browser lands on"
-            ),
-            Self::Cancelled => "run `kite-setup login` again and authorise the app on Kite".into(),
-            Self::Aborted => String::new(),
+            Self::Timeout { redirect_url } => Fix::text(format!(
+                "check that the app's redirect URL in the Kite console is exactly {redirect_url}; or run "
+            ))
+            .and_run("login --paste")
+            .and(" and paste the URL the browser lands on"),
+            Self::Cancelled => Fix::text("run ")
+                .and_run("login")
+                .and(" again and authorise the app on Kite"),
+            Self::Aborted => Fix::default(),
             Self::PasteRequested => "paste the URL from the browser's address bar".into(),
-            Self::Io { .. } => "retry, or use `kite-setup login --paste`".into(),
+            Self::Io { .. } => Fix::text("retry, or use ").and_run("login --paste"),
         }
     }
 }
@@ -93,26 +110,26 @@ impl From<WaitError> for crate::error::Error {
     fn from(e: WaitError) -> Self {
         match e {
             WaitError::Aborted => Self::Interrupted,
-            other => Self::failed(other.to_string(), other.hint()),
+            other => Self::failed(other.to_string(), other.fix()),
         }
     }
 }
 
 impl From<ListenError> for crate::error::Error {
     fn from(e: ListenError) -> Self {
-        Self::failed(e.to_string(), e.hint())
+        Self::failed(e.to_string(), e.fix())
     }
 }
 
 impl From<CallbackError> for crate::error::Error {
     fn from(e: CallbackError) -> Self {
-        Self::failed(e.to_string(), e.hint())
+        Self::failed(e.to_string(), e.fix())
     }
 }
 
 impl From<super::RedirectUrlError> for crate::error::Error {
     fn from(e: super::RedirectUrlError) -> Self {
-        Self::usage(e.to_string(), e.hint())
+        Self::usage(e.to_string(), e.fix())
     }
 }
 

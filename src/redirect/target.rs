@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
+use crate::error::{Fix, RunFlags};
 use url::{Host, Url};
 
 /// A redirect URL the listener can bind exactly: loopback IP, explicit port, a path.
@@ -107,28 +108,36 @@ pub enum RedirectUrlError {
 }
 
 impl RedirectUrlError {
+    /// The fix as a run of the default live profile would read it (tests; commands
+    /// render `fix()` with their run's flags).
     pub fn hint(&self) -> String {
+        self.fix().render(&RunFlags::default())
+    }
+
+    pub fn fix(&self) -> Fix {
         const EXAMPLE: &str = "http://127.0.0.1:5123/kite-setup/callback";
         match self {
-            Self::Empty | Self::Unparseable { .. } | Self::UnsupportedScheme { .. } => {
-                format!("register a redirect URL such as {EXAMPLE} in the Kite developer console")
-            }
-            Self::BadPort | Self::MissingPort | Self::PortZero => format!(
+            Self::Empty | Self::Unparseable { .. } | Self::UnsupportedScheme { .. } => Fix::text(
+                format!("register a redirect URL such as {EXAMPLE} in the Kite developer console"),
+            ),
+            Self::BadPort | Self::MissingPort | Self::PortZero => Fix::text(format!(
                 "write the port explicitly, between 1024 and 65535, e.g. {EXAMPLE}; the registered URL fixes the port the listener binds"
-            ),
-            Self::Https | Self::NotLoopback { .. } => format!(
-                "register {EXAMPLE} to let kite-setup catch the login itself, or run `kite-setup login --paste` and paste the redirected URL"
-            ),
-            Self::Localhost { port } => format!(
+            )),
+            Self::Https | Self::NotLoopback { .. } => Fix::text(format!(
+                "register {EXAMPLE} to let kite-setup catch the login itself, or run "
+            ))
+            .and_run("login --paste")
+            .and(" and paste the redirected URL"),
+            Self::Localhost { port } => Fix::text(format!(
                 "register http://127.0.0.1:{}/kite-setup/callback instead (an IP literal, so the browser and the listener agree on the address)",
                 port.unwrap_or(5123)
-            ),
-            Self::NonCanonicalHost { canonical } => {
-                format!("register the URL with the host written as {canonical}")
-            }
-            Self::Userinfo | Self::Query | Self::Fragment => format!(
+            )),
+            Self::NonCanonicalHost { canonical } => Fix::text(format!(
+                "register the URL with the host written as {canonical}"
+            )),
+            Self::Userinfo | Self::Query | Self::Fragment => Fix::text(format!(
                 "register the URL without user@, ?query or #fragment, e.g. {EXAMPLE}; kite-setup adds its own parameters"
-            ),
+            )),
         }
     }
 }

@@ -1,0 +1,231 @@
+//! The composition root: reads the environment once ([`settings`]), builds the real
+//! adapters ([`adapters`], [`sandbox`]), dispatches, and renders errors (`error:` +
+//! `hint:` on stderr, each fix with this run's flags) and exit codes.
+
+mod adapters;
+mod sandbox;
+pub mod settings;
+
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::clock::SystemClock;
+use crate::commands::{self, Ctx, SandboxControl};
+use crate::error::{Error, RunFlags, exit};
+use crate::kite::Endpoints;
+use crate::profile::ConfigFile;
+use crate::prompt::{NoInputPrompter, Prompter, TerminalPrompter};
+use crate::redirect::{Browser, NoTtyWaitUi, SystemBrowser, TerminalWaitUi, WaitUi};
+use crate::sandbox_client::SelfPlayBrowser;
+use crate::ui::Ui;
+
+use adapters::{LazyKite, RealStores, in_git_worktree_unignored, is_port_free, read_stdin_line};
+use settings::{EnvSnapshot, Settings};
+
+pub use sandbox::DEFAULT_SANDBOX_URL;
+
+/// The line Ctrl-C ends a run with (from the signal handler, or a prompt that saw it).
+/// Every write is one keyring call or an atomic rename, so none is ever half done; a
+/// rotation step already persisted stays (and `regenerate --resume` continues it).
+const INTERRUPTED_LINE: &str = "interrupted: no partial changes were made";
+
+/// Parses `args` and runs the command. Keeps no global state besides the process-wide
+/// core-dump limit, signal handler and TLS provider.
+pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let settings = settings::resolve(&cli.global, &EnvSnapshot::capture());
+    harden_process();
+    match dispatch(&cli, &settings) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            render_error(&e, cli.global.verbose, &settings.flags);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// No core dumps (a crash must not write secrets to disk), and Ctrl-C/SIGTERM restore the
+/// terminal (echo, cursor) and exit 130 without touching stored state: every write
+/// kite-setup makes is a single keyring call or an atomic rename.
+fn harden_process() {
+    #[cfg(unix)]
+    {
+        let _ = rlimit::setrlimit(rlimit::Resource::CORE, 0, 0);
+    }
+    #[cfg(unix)]
+    let saved = rustix::termios::tcgetattr(rustix::stdio::stdin()).ok();
+    let _ = ctrlc::set_handler(move || {
+        #[cfg(unix)]
+        if let Some(t) = &saved {
+            let _ = rustix::termios::tcsetattr(
+                rustix::stdio::stdin(),
+                rustix::termios::OptionalActions::Now,
+                t,
+            );
+        }
+        let mut err = std::io::stderr();
+        let _ = write!(err, "\x1b[?25h\n{INTERRUPTED_LINE}\n");
+        let _ = err.flush();
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    });
+}
+
+/// `error:` and `hint:` lines; with `-v`, also the typed error as the code sees it (its
+/// `Debug` form: secrets inside are `Secret`s and print as `[REDACTED]`).
+fn render_error(e: &Error, verbose: u8, flags: &RunFlags) {
+    let mut err = std::io::stderr().lock();
+    if matches!(e, Error::Interrupted) {
+        let _ = writeln!(err, "\n{INTERRUPTED_LINE}");
+        return;
+    }
+    let _ = writeln!(err, "error: {e}");
+    if let Some(hint) = e.hint(flags) {
+        let _ = writeln!(err, "hint: {hint}");
+    }
+    if verbose > 0 {
+        let _ = writeln!(err, "detail: {e:?}");
+    }
+}
+fn dispatch(cli: &Cli, settings: &Settings) -> Result<u8, Error> {
+    match &cli.command {
+        Command::Completions(a) => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(a.shell, &mut cmd, "kite-setup", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Sandbox(a) => crate::sandbox::run(
+            a,
+            cli.global.json,
+            settings.data_dir()?.join("sandbox.json"),
+        )
+        .map(|()| exit::OK),
+        _ => with_context(&cli.global, settings, |ctx| {
+            run_command(ctx, settings, &cli.command)
+        }),
+    }
+}
+
+fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<u8, Error> {
+    match command {
+        Command::Init(a) => commands::init::run(ctx, a, &is_port_free),
+        Command::Login(a) => commands::login::run(ctx, a),
+        Command::Token => commands::token::run(ctx),
+        Command::Env(a) => commands::env::run(ctx, a, &in_git_worktree_unignored),
+        Command::Exec(a) => commands::exec::run(ctx, a, settings.var_names.clone()),
+        Command::Status(a) => commands::status::run(ctx, a),
+        Command::Doctor => {
+            let env = commands::doctor::DoctorEnv {
+                cwd: settings.cwd.clone(),
+                home: settings.home.clone(),
+                histfile: settings.histfile.clone(),
+                is_port_free: &is_port_free,
+            };
+            commands::doctor::run(ctx, &env)
+        }
+        Command::Regenerate(a) => {
+            let env = commands::regenerate::RegenerateEnv {
+                cwd: settings.cwd.clone(),
+                home: settings.home.clone(),
+                histfile: settings.histfile.clone(),
+                abort_after: settings.abort_after()?,
+            };
+            commands::regenerate::run(ctx, a, &env)
+        }
+        Command::Logout => commands::logout::logout(ctx),
+        Command::Remove(a) => commands::logout::remove(ctx, a),
+        Command::Sandbox(_) | Command::Completions(_) => {
+            unreachable!("dispatched before a context is built")
+        }
+    }
+}
+
+fn with_context<T>(
+    global: &GlobalArgs,
+    settings: &Settings,
+    f: impl FnOnce(&Ctx<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    // A usage error before anything else: no sandbox started (and its state file
+    // seeded), no keyring or network touched, for a profile that cannot exist.
+    crate::profile::validate_profile_name(&global.profile)?;
+    let (stdin_tty, stderr_tty, color) = (settings.stdin_tty, settings.stderr_tty, settings.color);
+    let ui = Ui::stdio(color);
+
+    let sandbox = sandbox::resolve_sandbox(global, settings, &ui)?;
+    let (endpoints, clock) = match &sandbox {
+        Some(s) => (
+            Endpoints::sandbox(s.client.base()),
+            SystemClock::shifted(s.client.clock_offset()?),
+        ),
+        None => (Endpoints::live(), SystemClock::default()),
+    };
+    crate::kite::client::check_endpoint(&endpoints.api)?;
+    let kite = LazyKite {
+        endpoints: endpoints.clone(),
+        timeout: settings.http_timeout,
+        client: std::sync::OnceLock::new(),
+    };
+    let config = ConfigFile::new(settings.config_dir()?);
+
+    let browser = SystemBrowser::new(settings.browser_env.clone());
+    let self_browser = sandbox.as_ref().map(|s| SelfPlayBrowser(s.client.clone()));
+
+    let prompter: Box<dyn Prompter> = if settings.interactive {
+        Box::new(TerminalPrompter::new())
+    } else {
+        Box::new(NoInputPrompter)
+    };
+    let stores = RealStores {
+        config_dir: config.dir.clone(),
+        sandbox: sandbox.is_some(),
+        cache: RefCell::default(),
+        ui: &ui,
+        timeout: settings.keyring_timeout,
+    };
+    let wait_ui = move || -> Box<dyn WaitUi> {
+        if stderr_tty && stdin_tty {
+            Box::new(TerminalWaitUi::new(color))
+        } else {
+            Box::new(NoTtyWaitUi::new(std::io::stderr()))
+        }
+    };
+
+    let ctx = Ctx {
+        profile: global.profile.clone(),
+        sandbox: sandbox.is_some(),
+        sandbox_url: global.sandbox_url.clone(),
+        interactive: settings.interactive,
+        json: global.json,
+        store_flag: global.store,
+        prompter: prompter.as_ref(),
+        kite: &kite,
+        endpoints,
+        browser: &browser,
+        clock: &clock,
+        config,
+        stores: &stores,
+        ui: &ui,
+        wait_ui: &wait_ui,
+        sandbox_control: sandbox.as_ref().map(|s| &s.client as &dyn SandboxControl),
+        read_stdin_line: &read_stdin_line,
+        browser_available: settings.browser_available,
+        self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
+        self_play: std::cell::Cell::new(false),
+    };
+    f(&ctx)
+}

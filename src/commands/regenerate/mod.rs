@@ -1,0 +1,361 @@
+//! `kite-setup regenerate`: the leak playbook.
+//!
+//! Six steps: explain and confirm; open the app's console page, where the user clicks
+//! "Regenerate secret"; capture the new secret and write it at once to the profile's
+//! `pending` keyring entry; verify it with a real login; swap it into the main entry,
+//! revoke the previous access token at Kite (Kite does not) and drop the pending entry;
+//! scan for plain-text copies of the old secret and token.
+//!
+//! The rotation record and its transitions are in [`rotation`]; steps 4 to 6 (verify,
+//! swap and revoke, leak scan) in `flow`.
+
+mod flow;
+pub mod rotation;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::cli::RegenerateArgs;
+use crate::error::{Error, Fix};
+use crate::profile::ProfileMeta;
+use crate::secret::Secret;
+use crate::store::{PendingSecret, Store, set_json_verified};
+use crate::validate;
+
+use super::Ctx;
+use flow::{Ended, drive, leak_scan};
+pub use rotation::{Action, InvalidTransition, Step, transition};
+use rotation::{Rotation, checkpoint};
+
+/// What `regenerate` takes from the environment (read in app.rs).
+pub struct RegenerateEnv {
+    /// Where the leak scan starts (the git work tree around it).
+    pub cwd: PathBuf,
+    pub home: Option<PathBuf>,
+    /// `$HISTFILE`.
+    pub histfile: Option<PathBuf>,
+    /// Crash-test hook: abort the process right after this step is persisted. app.rs
+    /// sets it from `KITE_SETUP_TEST_ABORT_AFTER` in debug builds only; `None` otherwise.
+    pub abort_after: Option<Step>,
+}
+
+pub fn run(ctx: &Ctx<'_>, args: &RegenerateArgs, env: &RegenerateEnv) -> Result<u8, Error> {
+    let profile = ctx.open_profile()?;
+    let (meta, store) = (&profile.meta, &profile.store);
+    let pending = Rotation::load(ctx, store.as_ref())?;
+    if args.abort {
+        return abort(ctx, store.as_ref(), pending, args);
+    }
+    if args.resume {
+        let Some(p) = pending else {
+            ctx.ui.say(format!(
+                "No interrupted rotation for profile {}: nothing to resume.",
+                ctx.profile_label()
+            ));
+            return Ok(0);
+        };
+        return resume(ctx, store, meta, p, args, env);
+    }
+    if let Some(p) = pending {
+        let step = Step::parse(&p.step).map_or("at an unknown step", Step::describe);
+        if !ctx.interactive {
+            return Err(Error::usage(
+                format!(
+                    "a secret rotation for profile {} was interrupted ({step})",
+                    ctx.profile_label()
+                ),
+                "pass --resume to finish it, or --abort --yes to drop the pending secret",
+            ));
+        }
+        ctx.ui.warn(format!(
+            "A secret rotation for profile {} was interrupted: {step}.",
+            ctx.profile_label()
+        ));
+        let items = [
+            "Resume it (recommended): finish verifying and swapping in the pending secret",
+            "Abort it: drop the pending secret",
+            "Quit and change nothing",
+        ];
+        return match ctx.prompter.select("What now?", &items, 0)? {
+            0 => resume(ctx, store, meta, p, args, env),
+            1 => abort(ctx, store.as_ref(), Some(p), args),
+            _ => {
+                ctx.ui.say("Nothing was changed.");
+                Ok(0)
+            }
+        };
+    }
+    fresh(ctx, store, meta, args, env)
+}
+
+/// A new rotation: steps 1 to 3, then the rest through `drive`.
+fn fresh(
+    ctx: &Ctx<'_>,
+    store: &Arc<dyn Store>,
+    meta: &ProfileMeta,
+    args: &RegenerateArgs,
+    env: &RegenerateEnv,
+) -> Result<u8, Error> {
+    if !ctx.interactive {
+        if !args.yes {
+            return Err(Error::usage(
+                "regenerate replaces the api_secret and needs confirmation",
+                "pass --yes with --no-input (and the new secret on stdin with --api-secret-stdin)",
+            ));
+        }
+        if !args.api_secret_stdin {
+            return Err(Error::usage(
+                "the new api_secret is needed: pass --api-secret-stdin and send it on standard input",
+                Fix::text("secrets are never flags; e.g. ")
+                    .and_piped("... | ", "regenerate --no-input --yes --api-secret-stdin"),
+            ));
+        }
+    }
+    let main = crate::store::load_app(store.as_ref(), &ctx.entries())?;
+
+    ctx.ui.heading(&format!(
+        "kite-setup regenerate — a new api_secret for profile {}",
+        ctx.profile_label()
+    ));
+    ctx.ui.heading("Step 1 of 6 — What happens");
+    ctx.ui.say("  • You make a new api_secret on the developer console; the old one stops working at once.");
+    ctx.ui
+        .say("  • Scripts and servers holding the old secret fail until they get the new one");
+    ctx.ui
+        .say("    (`kite-setup exec` and `kite-setup env` pick it up by themselves).");
+    ctx.ui.say("  • Kite does not revoke access tokens issued before; kite-setup revokes the previous one itself.");
+    ctx.ui.say(
+        "  • Your current secret stays in the keyring until the new one passes a real login; the",
+    );
+    ctx.ui.say("    new one is saved (pending) the moment you paste it, so stopping halfway loses nothing.");
+    ctx.ui
+        .say("  • Last, kite-setup looks for plain-text copies of the old secret and token.");
+    if main.is_none() {
+        ctx.ui.say(
+            "  (No secret is stored for this profile: this sets a new one, as for a lost secret.)",
+        );
+    }
+    if args.yes {
+        ctx.ui.say("Going ahead (--yes).");
+    } else if !ctx.prompter.confirm("Start?", true)? {
+        ctx.ui.say("Nothing was changed.");
+        return Ok(0);
+    }
+
+    let api_key = if let Some(m) = &main {
+        m.api_key.clone()
+    } else {
+        if !ctx.interactive {
+            return Err(Error::login_needed(
+                format!("no api_key is stored for profile {}", ctx.profile_label()),
+                Fix::text("run ")
+                    .and_run("regenerate")
+                    .and(" in a terminal to enter it, or ")
+                    .and_run("init --force"),
+            ));
+        }
+        let k = ctx
+            .prompter
+            .input("The app's api_key", None, &validate::api_key)?;
+        Secret::new(k)
+    };
+
+    ctx.ui
+        .heading("Step 2 of 6 — Regenerate the secret on the console");
+    let url = ctx.endpoints.console_app_url(api_key.expose());
+    ctx.ui
+        .say("Open the app's page on the developer console (log in with your client ID, password and TOTP):");
+    ctx.ui.say(format!("  {url}"));
+    if ctx.interactive {
+        super::login_flow::say_opened(ctx.ui, &ctx.browser.open(&url), true);
+        ctx.ui.say(
+            "Click \"Regenerate secret\" and keep the page open: the new secret is shown once.",
+        );
+        ctx.prompter
+            .pause("Press Enter when the new secret is on the screen")?;
+    } else {
+        ctx.ui
+            .say("(--no-input: the new secret is read from standard input)");
+    }
+
+    ctx.ui.heading("Step 3 of 6 — Save the new secret");
+    let old = main.as_ref().map(|m| m.api_secret.clone());
+    let new_secret = capture(ctx, &api_key, old.as_ref())?;
+    let old_session = crate::store::load_session(store.as_ref(), &ctx.entries())
+        .ok()
+        .flatten();
+    let mut rot = Rotation::captured(
+        api_key,
+        new_secret,
+        old,
+        old_session.map(|s| s.access_token),
+    );
+    set_json_verified(store.as_ref(), &ctx.entries().pending(), &rot.data)?;
+    ctx.ui.ok(format!(
+        "Saved the new secret as pending in the {} (read back and checked)",
+        store.describe()
+    ));
+    ctx.ui.say(format!(
+        "  From here on a crash or Ctrl-C loses nothing: `{}` continues.",
+        ctx.command("regenerate --resume")
+    ));
+    checkpoint(env, Step::Captured);
+    finish(ctx, store.as_ref(), meta, &mut rot, args, env)
+}
+
+/// The new secret, from the hidden prompt or stdin; must differ from the old one.
+fn capture(ctx: &Ctx<'_>, api_key: &Secret, old: Option<&Secret>) -> Result<Secret, Error> {
+    let check = |s: &str| match old {
+        Some(o) => validate::new_api_secret(s, api_key.expose(), o.expose()),
+        None => validate::api_secret(s, Some(api_key.expose())),
+    };
+    if ctx.interactive {
+        ctx.ui
+            .say("Paste the new api_secret (it is not shown while you type or paste).");
+        let s = ctx.prompter.secret("New api_secret", &check)?;
+        Ok(s.trimmed())
+    } else {
+        let line = (ctx.read_stdin_line)().map_err(|e| Error::StdinUnreadable {
+            what: "the new api_secret",
+            detail: e.to_string(),
+        })?;
+        let s = Secret::new(line).trimmed();
+        check(s.expose()).map_err(|m| {
+            Error::usage(
+                format!("new api_secret on stdin: {m}"),
+                "send only the new secret, one line; nothing was changed",
+            )
+        })?;
+        Ok(s)
+    }
+}
+
+/// Finishes a rotation from a pending entry.
+fn resume(
+    ctx: &Ctx<'_>,
+    store: &Arc<dyn Store>,
+    meta: &ProfileMeta,
+    pending: PendingSecret,
+    args: &RegenerateArgs,
+    env: &RegenerateEnv,
+) -> Result<u8, Error> {
+    let main = crate::store::load_app(store.as_ref(), &ctx.entries())?;
+    let mut rot = Rotation::from_pending(pending, main.as_ref())?;
+    ctx.ui.heading(&format!(
+        "kite-setup regenerate --resume — profile {}",
+        ctx.profile_label()
+    ));
+    ctx.ui.say(format!(
+        "Picking up an interrupted rotation: {}.",
+        rot.step().describe()
+    ));
+    finish(ctx, store.as_ref(), meta, &mut rot, args, env)
+}
+
+/// Steps 4 to 6 from wherever `rot` is, then the closing summary.
+fn finish(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    meta: &ProfileMeta,
+    rot: &mut Rotation,
+    args: &RegenerateArgs,
+    env: &RegenerateEnv,
+) -> Result<u8, Error> {
+    let ended = match drive(ctx, store, meta, rot, args, env) {
+        Ok(e) => e,
+        Err(e) => {
+            if rot.step() != Step::Done {
+                ctx.ui.gap();
+                ctx.ui.warn(format!(
+                    "Stopped: {}. Nothing is lost: `{}` continues from here.",
+                    rot.step().describe(),
+                    ctx.command("regenerate --resume")
+                ));
+            }
+            return Err(e);
+        }
+    };
+    leak_scan(ctx, rot, args, env);
+    ctx.ui.gap();
+    match ended {
+        Ended::Finished => {
+            ctx.ui.ok(format!(
+                "Done: profile {} uses the new secret.",
+                ctx.profile_label()
+            ));
+            ctx.ui.say(
+                "Anything else that held the old secret (servers, CI variables) needs the new one,",
+            );
+            ctx.ui.say(format!(
+                "or `{}` to get credentials without keeping a copy.",
+                ctx.command("exec -- CMD")
+            ));
+            Ok(0)
+        }
+        Ended::RevokeFailed(e) => {
+            let fix = Fix::text("the new secret is in place and works; run ")
+                .and_run("regenerate --resume")
+                .and(
+                    " when Kite is reachable to revoke the old token (it dies at 06:00 IST anyway)",
+                );
+            Err(Error::failed(
+                format!("could not revoke the previous access token at Kite: {e}"),
+                fix,
+            )
+            .caused_by(e))
+        }
+    }
+}
+
+/// `--abort`: drops the pending secret after confirmation.
+fn abort(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    pending: Option<PendingSecret>,
+    args: &RegenerateArgs,
+) -> Result<u8, Error> {
+    let Some(p) = pending else {
+        ctx.ui.say(format!(
+            "No interrupted rotation for profile {}: nothing to abort.",
+            ctx.profile_label()
+        ));
+        return Ok(0);
+    };
+    let step = Step::parse(&p.step);
+    match step {
+        Some(s) if s.main_is_new() => {
+            ctx.ui.say("The new secret is already in place; aborting only skips what is left (revoking the");
+            ctx.ui
+                .say("previous access token, which otherwise lives until 06:00 IST).");
+        }
+        _ => {
+            ctx.ui.say(
+                "Aborting keeps your current secret and drops the pending new one. If you already",
+            );
+            ctx.ui.say("clicked \"Regenerate secret\" on the console, the current one no longer works at Kite:");
+            ctx.ui
+                .say(format!("run `{}` again then.", ctx.command("regenerate")));
+        }
+    }
+    if !args.yes {
+        if !ctx.interactive {
+            return Err(Error::NeedsConfirmation {
+                action: "dropping the pending secret".into(),
+                fix: Fix::text("pass --yes with --no-input"),
+            });
+        }
+        if !ctx.prompter.confirm("Drop the pending secret?", false)? {
+            ctx.ui.say("Nothing was changed.");
+            return Ok(0);
+        }
+    }
+    // The verifying login's token was never handed out: do not leave it alive.
+    if step == Some(Step::Verified)
+        && let (Some(s), Some(k)) = (&p.new_session, &p.api_key)
+    {
+        let _ = ctx.kite.invalidate(k, &s.access_token);
+    }
+    store.delete(&ctx.entries().pending())?;
+    ctx.ui.ok("Dropped the pending secret");
+    Ok(0)
+}
