@@ -5,13 +5,15 @@
 //! that plays Kite's redirect. Ports, the nonce and the temp dir are normalized.
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use kite_setup::cli::{InitArgs, StoreChoice};
 use kite_setup::clock::FixedClock;
+use kite_setup::commands::orders_probe::ReadinessPort;
 use kite_setup::commands::{Ctx, StoreProvider};
-use kite_setup::kite::{Endpoints, Kite, KiteError, SessionData, UserProfile};
+use kite_setup::kite::{Endpoints, ErrorType, Kite, KiteError, SessionData, UserProfile};
 use kite_setup::prompt::{Answer, PromptError, Prompter, ScriptedPrompter, Validator};
 use kite_setup::redirect::{NoTtyWaitUi, RecordingBrowser, WaitUi};
 use kite_setup::secret::Secret;
@@ -53,6 +55,39 @@ impl Kite for OneUserKite {
     }
     fn reachable(&self, _: &Url) -> Result<(), KiteError> {
         Ok(())
+    }
+}
+
+/// Kite's answers to the order and plan probes: this machine's IPv4 address is on the
+/// IP Whitelist, the API host has no IPv6 address, and the app is on Personal.
+struct WhitelistedKite;
+
+impl ReadinessPort for WhitelistedKite {
+    fn api_addresses(&self) -> Result<Vec<IpAddr>, String> {
+        Ok(vec![IpAddr::from([198, 51, 100, 10])])
+    }
+    fn cancel_probe(&self, _: IpAddr, _: &Secret, _: &Secret) -> Result<(), KiteError> {
+        Err(KiteError::api(
+            400,
+            ErrorType::Input,
+            "Couldn't find that order.".into(),
+        ))
+    }
+    fn quote_probe(&self, _: &Secret, _: &Secret) -> Result<(), KiteError> {
+        Err(KiteError::api(
+            403,
+            ErrorType::Permission,
+            "Insufficient permission for that call.".into(),
+        ))
+    }
+    fn source_address(&self, _: IpAddr) -> Option<IpAddr> {
+        Some(IpAddr::from([203, 0, 113, 7]))
+    }
+    fn public_ip(&self) -> Result<IpAddr, String> {
+        panic!("never looked up without consent")
+    }
+    fn public_ip_service(&self) -> String {
+        "an echo service".into()
     }
 }
 
@@ -218,6 +253,7 @@ fn the_wizard_transcript() {
         browser_available: true,
         self_browser: None,
         self_play: std::cell::Cell::new(false),
+        readiness: &WhitelistedKite,
     };
     let args = InitArgs {
         timeout: 10,

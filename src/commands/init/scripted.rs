@@ -104,7 +104,11 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
             Duration::from_secs(args.timeout),
         )?)
     };
+    if let Some(s) = &session {
+        super::orders::verify_plan(ctx, &mut draft, s);
+    }
     draft.app_name = None;
     step_store(ctx, store.as_ref(), &draft, session.as_ref(), false)?;
+    super::finish_orders(ctx, args, &draft, session.as_ref(), false)?;
     Ok(0)
 }
