@@ -282,8 +282,10 @@ pub struct RemoveArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SandboxArgs {
     /// Loopback address to serve on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:5010", value_name = "ADDR")]
-    pub addr: String,
+    // Repeatable: `--addr 127.0.0.1:0 --addr [::1]:0` serves both loopbacks on one port
+    // (docs/sandbox.md); the help text stays as it was.
+    #[arg(long, default_value = "127.0.0.1:5010", value_name = "ADDR", action = clap::ArgAction::Append)]
+    pub addr: Vec<String>,
     /// State file (default: sandbox.json in the platform data directory).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,

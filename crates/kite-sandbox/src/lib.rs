@@ -18,6 +18,7 @@ pub mod state;
 mod store;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,9 +131,13 @@ impl SandboxHandle {
     pub fn banner_text(&self) -> String {
         let code = state::totp_now(&self.demo.totp_secret, self.shared.now())
             .unwrap_or_else(|| "?".into());
+        let also = self.urls[1..].iter().fold(String::new(), |mut out, u| {
+            let _ = writeln!(out, "  also on     {u}");
+            out
+        });
         format!(
             "kite-setup sandbox: an emulated Kite on {url} (offline, not Zerodha)\n\
-             \n  console     {console}\n  login page  {login}\n  API root    {api}\n\
+             \n  console     {console}\n  login page  {login}\n  API root    {api}\n{also}\
              \nDemo account (for the console and the login page):\n  client ID   {cid}\n  password    {pw}\n  TOTP secret {totp}   (code now: {code})\n\
              \nDemo app:\n  api_key     {key}\n  api_secret  {secret}\n  redirect    {redirect}\n\
              \nPoint kite-setup at it with --sandbox-url {url}. Ctrl-C stops it.",

@@ -134,6 +134,25 @@ mod tests {
     }
 
     #[test]
+    fn a_file_from_before_orders_and_ip_whitelists_still_loads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("sandbox.json");
+        let mut old = serde_json::to_value(State::seeded()).unwrap();
+        old.as_object_mut().unwrap().remove("orders");
+        for acc in old["accounts"].as_array_mut().unwrap() {
+            let acc = acc.as_object_mut().unwrap();
+            acc.remove("ips");
+            acc.remove("ips_changed_at");
+        }
+        old["faults"] = serde_json::json!([{"path": "/user/profile", "status": 503, "count": 2}]);
+        fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        let s = load_or_seed(&path).unwrap();
+        assert_eq!(s.demo_client_id, old["demo_client_id"]);
+        assert!(s.orders.is_empty() && s.accounts[0].ips.is_empty());
+        assert_eq!(s.faults[0].count, 2);
+    }
+
+    #[test]
     fn a_broken_file_is_refused_without_quoting_it() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("sandbox.json");
