@@ -11,7 +11,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::cli::StoreChoice;
-use crate::commands::StoreProvider;
+use crate::commands::{Machine, StoreProvider};
 use crate::kite::Endpoints;
 use crate::kite::client::HttpKite;
 use crate::store::{Store, StoreError};
@@ -151,14 +151,39 @@ impl crate::kite::Kite for LazyKite {
     }
 }
 
+/// This machine: the places from the run's settings, ports and git asked live.
+pub(super) struct RealMachine {
+    pub(super) cwd: PathBuf,
+    pub(super) home: Option<PathBuf>,
+    pub(super) histfile: Option<PathBuf>,
+}
+
+impl Machine for RealMachine {
+    fn is_port_free(&self, port: u16) -> bool {
+        is_port_free(port)
+    }
+    fn in_git_worktree_unignored(&self, path: &std::path::Path) -> Option<bool> {
+        in_git_worktree_unignored(path)
+    }
+    fn cwd(&self) -> &std::path::Path {
+        &self.cwd
+    }
+    fn home(&self) -> Option<&std::path::Path> {
+        self.home.as_deref()
+    }
+    fn histfile(&self) -> Option<&std::path::Path> {
+        self.histfile.as_deref()
+    }
+}
+
 /// Whether a loopback port can be bound right now.
-pub(super) fn is_port_free(port: u16) -> bool {
+fn is_port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 /// `Some(true)` when `path` is inside a git work tree and git does not ignore it;
 /// `None` when git cannot tell (not a repo, no git).
-pub(super) fn in_git_worktree_unignored(path: &std::path::Path) -> Option<bool> {
+fn in_git_worktree_unignored(path: &std::path::Path) -> Option<bool> {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {

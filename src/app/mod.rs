@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::clock::SystemClock;
-use crate::commands::{self, Ctx, SandboxControl};
+use crate::commands::{self, Ctx, Machine, SandboxControl};
 use crate::error::{Error, RunFlags, exit};
 use crate::kite::Endpoints;
 use crate::profile::ConfigFile;
@@ -24,7 +24,7 @@ use crate::redirect::{Browser, NoTtyWaitUi, SystemBrowser, TerminalWaitUi, WaitU
 use crate::sandbox_client::SelfPlayBrowser;
 use crate::ui::Ui;
 
-use adapters::{LazyKite, RealStores, in_git_worktree_unignored, is_port_free, read_stdin_line};
+use adapters::{LazyKite, RealMachine, RealStores, read_stdin_line};
 use settings::{EnvSnapshot, Settings};
 
 pub use sandbox::DEFAULT_SANDBOX_URL;
@@ -122,27 +122,22 @@ fn dispatch(cli: &Cli, settings: &Settings) -> Result<u8, Error> {
 }
 
 fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<u8, Error> {
+    let machine = RealMachine {
+        cwd: settings.cwd.clone(),
+        home: settings.home.clone(),
+        histfile: settings.histfile.clone(),
+    };
     match command {
-        Command::Init(a) => commands::init::run(ctx, a, &is_port_free),
+        Command::Init(a) => commands::init::run(ctx, a, &|p| machine.is_port_free(p)),
         Command::Login(a) => commands::login::run(ctx, a),
         Command::Token => commands::token::run(ctx),
-        Command::Env(a) => commands::env::run(ctx, a, &in_git_worktree_unignored),
+        Command::Env(a) => commands::env::run(ctx, a, &|p| machine.in_git_worktree_unignored(p)),
         Command::Exec(a) => commands::exec::run(ctx, a, settings.var_names.clone()),
         Command::Status(a) => commands::status::run(ctx, a),
-        Command::Doctor => {
-            let env = commands::doctor::DoctorEnv {
-                cwd: settings.cwd.clone(),
-                home: settings.home.clone(),
-                histfile: settings.histfile.clone(),
-                is_port_free: &is_port_free,
-            };
-            commands::doctor::run(ctx, &env)
-        }
+        Command::Doctor => commands::doctor::run(ctx, &machine),
         Command::Regenerate(a) => {
             let env = commands::regenerate::RegenerateEnv {
-                cwd: settings.cwd.clone(),
-                home: settings.home.clone(),
-                histfile: settings.histfile.clone(),
+                machine: &machine,
                 abort_after: settings.abort_after()?,
             };
             commands::regenerate::run(ctx, a, &env)

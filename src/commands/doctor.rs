@@ -1,8 +1,6 @@
 //! `kite-setup doctor`: each probe with a verdict and, when something is wrong, the fix.
 //! Exits 1 when any probe fails. Network probes are bounded by the client's timeouts.
 
-use std::path::PathBuf;
-
 use crate::cli::StoreChoice;
 use crate::error::{Error, Fix};
 use crate::leakscan::{Needle, default_plan, scan};
@@ -10,15 +8,7 @@ use crate::profile::ProfileMeta;
 use crate::redirect::validate_redirect_url;
 use crate::store::load_app;
 
-use super::Ctx;
-
-/// Where doctor looks on this machine (read by app.rs).
-pub struct DoctorEnv<'a> {
-    pub cwd: PathBuf,
-    pub home: Option<PathBuf>,
-    pub histfile: Option<PathBuf>,
-    pub is_port_free: &'a dyn Fn(u16) -> bool,
-}
+use super::{Ctx, Machine};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -51,7 +41,7 @@ fn probe(
     }
 }
 
-pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
+pub fn run(ctx: &Ctx<'_>, machine: &dyn Machine) -> Result<u8, Error> {
     let mut probes = Vec::new();
 
     // Config file.
@@ -160,7 +150,7 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
     // Redirect port.
     if let Some(m) = &meta {
         match validate_redirect_url(&m.redirect_url) {
-            Ok(t) if (env.is_port_free)(t.port()) => {
+            Ok(t) if machine.is_port_free(t.port()) => {
                 probes.push(probe(
                     "redirect port",
                     Verdict::Pass,
@@ -214,9 +204,9 @@ pub fn run(ctx: &Ctx<'_>, env: &DoctorEnv<'_>) -> Result<u8, Error> {
                 });
             }
             let plan = default_plan(
-                &env.cwd,
-                env.home.as_deref().unwrap_or(&env.cwd),
-                env.histfile.as_deref(),
+                machine.cwd(),
+                machine.home().unwrap_or(machine.cwd()),
+                machine.histfile(),
                 &[],
             );
             let report = scan(&plan, &needles);

@@ -1033,3 +1033,36 @@ fn status_exit_codes_and_no_secrets() {
     });
     assert!(err.contains("INTERRUPTED"), "{err}");
 }
+
+/// Doctor's fixes name this run's flags: a busy redirect port sends a `--sandbox-url` run
+/// to `init` and `login --paste` with the same `--sandbox-url`, not to the live profile.
+#[test]
+fn doctor_renders_its_fixes_with_this_runs_flags() {
+    let h = Harness::new("AB1234");
+    let port = test_port();
+    set_up(&h, port);
+    let dir = tempfile::tempdir().unwrap();
+    let machine = super::TestMachine {
+        cwd: dir.path().to_path_buf(),
+        home: None,
+        histfile: None,
+        free_ports: Vec::new(),
+    };
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::new();
+    let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        let ctx = crate::commands::Ctx {
+            sandbox_url: Some("http://127.0.0.1:6000".into()),
+            ..ctx.clone()
+        };
+        super::doctor::run(&ctx, &machine)
+    });
+    assert_eq!(r.unwrap(), 1, "a busy port is a failed probe: {err}");
+    let flags = "kite-setup --sandbox-url http://127.0.0.1:6000";
+    assert!(
+        err.contains(&format!(
+            "register a new redirect URL with `{flags} init`; `{flags} login --paste` works meanwhile"
+        )),
+        "{err}"
+    );
+}

@@ -19,6 +19,7 @@ mod regenerate_tests;
 pub mod status;
 pub mod token;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::cli::StoreChoice;
@@ -30,6 +31,50 @@ use crate::prompt::Prompter;
 use crate::redirect::{Browser, WaitUi};
 use crate::store::{AppCredentials, Entries, Store, StoreError};
 use crate::ui::Ui;
+
+/// Facts about the machine that commands ask for: the real one is in `app`, tests give
+/// their own.
+pub trait Machine {
+    /// Whether a loopback port can be bound right now.
+    fn is_port_free(&self, port: u16) -> bool;
+    /// `Some(true)` when `path` is inside a git work tree and git does not ignore it;
+    /// `None` when git cannot tell (not a repo, no git).
+    fn in_git_worktree_unignored(&self, path: &Path) -> Option<bool>;
+    /// Where leak scans start (the git work tree around it).
+    fn cwd(&self) -> &Path;
+    fn home(&self) -> Option<&Path>;
+    /// `$HISTFILE`.
+    fn histfile(&self) -> Option<&Path>;
+}
+
+/// A machine made of plain values, for tests: the ports in `free_ports` are free, git
+/// knows nothing.
+#[cfg(test)]
+pub struct TestMachine {
+    pub cwd: std::path::PathBuf,
+    pub home: Option<std::path::PathBuf>,
+    pub histfile: Option<std::path::PathBuf>,
+    pub free_ports: Vec<u16>,
+}
+
+#[cfg(test)]
+impl Machine for TestMachine {
+    fn is_port_free(&self, port: u16) -> bool {
+        self.free_ports.contains(&port)
+    }
+    fn in_git_worktree_unignored(&self, _path: &Path) -> Option<bool> {
+        None
+    }
+    fn cwd(&self) -> &Path {
+        &self.cwd
+    }
+    fn home(&self) -> Option<&Path> {
+        self.home.as_deref()
+    }
+    fn histfile(&self) -> Option<&Path> {
+        self.histfile.as_deref()
+    }
+}
 
 /// Opens the secret store a profile uses; the real one remembers what it opened.
 pub trait StoreProvider {

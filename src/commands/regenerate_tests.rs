@@ -19,6 +19,7 @@ use crate::store::{
 };
 use crate::testing::{Harness, OK_QUERY, kite_error, port_from, redirect_url, with_ctx};
 
+use super::TestMachine;
 use super::regenerate::{RegenerateEnv, Step, run};
 
 const KEY: &str = "abcd1234efgh5678";
@@ -96,8 +97,8 @@ fn args() -> RegenerateArgs {
 /// Scan roots in private temp dirs: a cwd with `.env` holding the old secret, a home
 /// whose `.bash_history` holds the old token.
 struct Places {
-    cwd: tempfile::TempDir,
-    home: tempfile::TempDir,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    machine: TestMachine,
 }
 
 impl Places {
@@ -114,14 +115,21 @@ impl Places {
             format!("ls\nexport KITE_ACCESS_TOKEN={OLD_TOKEN}\nls\n"),
         )
         .unwrap();
-        Self { cwd, home }
+        let machine = TestMachine {
+            cwd: cwd.path().to_path_buf(),
+            home: Some(home.path().to_path_buf()),
+            histfile: None,
+            free_ports: Vec::new(),
+        };
+        Self {
+            _dirs: (cwd, home),
+            machine,
+        }
     }
 
-    fn env(&self) -> RegenerateEnv {
+    fn env(&self) -> RegenerateEnv<'_> {
         RegenerateEnv {
-            cwd: self.cwd.path().to_path_buf(),
-            home: Some(self.home.path().to_path_buf()),
-            histfile: None,
+            machine: &self.machine,
             abort_after: None,
         }
     }

@@ -31,7 +31,7 @@ pub(super) fn drive(
     meta: &ProfileMeta,
     rot: &mut Rotation,
     args: &RegenerateArgs,
-    env: &RegenerateEnv,
+    env: &RegenerateEnv<'_>,
 ) -> Result<Ended, Error> {
     let mut step5_shown = false;
     let mut step5 = || {
@@ -114,7 +114,7 @@ fn verify(
     meta: &ProfileMeta,
     rot: &mut Rotation,
     args: &RegenerateArgs,
-    env: &RegenerateEnv,
+    env: &RegenerateEnv<'_>,
 ) -> Result<(), Error> {
     ctx.ui
         .heading("Step 4 of 6 — Verify the new secret with a real login");
@@ -226,7 +226,12 @@ fn pending_fix() -> Fix {
 }
 
 /// Step 6: plain-text copies of the old secret and the old token. Prints places, never values.
-pub(super) fn leak_scan(ctx: &Ctx<'_>, rot: &Rotation, args: &RegenerateArgs, env: &RegenerateEnv) {
+pub(super) fn leak_scan(
+    ctx: &Ctx<'_>,
+    rot: &Rotation,
+    args: &RegenerateArgs,
+    env: &RegenerateEnv<'_>,
+) {
     ctx.ui
         .heading("Step 6 of 6 — Look for copies of the old secret and token");
     if args.no_scan {
@@ -251,8 +256,13 @@ pub(super) fn leak_scan(ctx: &Ctx<'_>, rot: &Rotation, args: &RegenerateArgs, en
             .say("Nothing to look for: no old secret or token was stored.");
         return;
     }
-    let home = env.home.as_deref().unwrap_or(&env.cwd);
-    let plan = default_plan(&env.cwd, home, env.histfile.as_deref(), &args.scan);
+    let m = env.machine;
+    let plan = default_plan(
+        m.cwd(),
+        m.home().unwrap_or(m.cwd()),
+        m.histfile(),
+        &args.scan,
+    );
     ctx.ui
         .say("Searching this directory (the whole git work tree when in one: tracked, untracked");
     ctx.ui.say(

@@ -12,7 +12,6 @@
 mod flow;
 pub mod rotation;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::RegenerateArgs;
@@ -22,24 +21,21 @@ use crate::secret::Secret;
 use crate::store::{PendingSecret, Store, set_json_verified};
 use crate::validate;
 
-use super::Ctx;
+use super::{Ctx, Machine};
 use flow::{Ended, drive, leak_scan};
 pub use rotation::{Action, InvalidTransition, Step, transition};
 use rotation::{Rotation, checkpoint};
 
-/// What `regenerate` takes from the environment (read in app.rs).
-pub struct RegenerateEnv {
-    /// Where the leak scan starts (the git work tree around it).
-    pub cwd: PathBuf,
-    pub home: Option<PathBuf>,
-    /// `$HISTFILE`.
-    pub histfile: Option<PathBuf>,
+/// What `regenerate` takes from outside: the machine (where the leak scan looks) and the
+/// crash-test hook.
+pub struct RegenerateEnv<'a> {
+    pub machine: &'a dyn Machine,
     /// Crash-test hook: abort the process right after this step is persisted. app.rs
     /// sets it from `KITE_SETUP_TEST_ABORT_AFTER` in debug builds only; `None` otherwise.
     pub abort_after: Option<Step>,
 }
 
-pub fn run(ctx: &Ctx<'_>, args: &RegenerateArgs, env: &RegenerateEnv) -> Result<u8, Error> {
+pub fn run(ctx: &Ctx<'_>, args: &RegenerateArgs, env: &RegenerateEnv<'_>) -> Result<u8, Error> {
     let profile = ctx.open_profile()?;
     let (meta, store) = (&profile.meta, &profile.store);
     let pending = Rotation::load(ctx, store.as_ref())?;
@@ -94,7 +90,7 @@ fn fresh(
     store: &Arc<dyn Store>,
     meta: &ProfileMeta,
     args: &RegenerateArgs,
-    env: &RegenerateEnv,
+    env: &RegenerateEnv<'_>,
 ) -> Result<u8, Error> {
     if !ctx.interactive {
         if !args.yes {
@@ -237,7 +233,7 @@ fn resume(
     meta: &ProfileMeta,
     pending: PendingSecret,
     args: &RegenerateArgs,
-    env: &RegenerateEnv,
+    env: &RegenerateEnv<'_>,
 ) -> Result<u8, Error> {
     let main = crate::store::load_app(store.as_ref(), &ctx.entries())?;
     let mut rot = Rotation::from_pending(pending, main.as_ref())?;
@@ -259,7 +255,7 @@ fn finish(
     meta: &ProfileMeta,
     rot: &mut Rotation,
     args: &RegenerateArgs,
-    env: &RegenerateEnv,
+    env: &RegenerateEnv<'_>,
 ) -> Result<u8, Error> {
     let ended = match drive(ctx, store, meta, rot, args, env) {
         Ok(e) => e,

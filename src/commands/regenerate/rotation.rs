@@ -221,7 +221,7 @@ impl Rotation {
         &mut self,
         ctx: &Ctx<'_>,
         store: &dyn Store,
-        env: &RegenerateEnv,
+        env: &RegenerateEnv<'_>,
         action: Action,
     ) -> Result<(), Error> {
         let next = transition(self.step, action).map_err(|t| {
@@ -254,7 +254,7 @@ impl Rotation {
 }
 
 /// The crash-test hook: dies like a `kill -9` would, right after `step` was persisted.
-pub(super) fn checkpoint(env: &RegenerateEnv, step: Step) {
+pub(super) fn checkpoint(env: &RegenerateEnv<'_>, step: Step) {
     if env.abort_after == Some(step) {
         std::process::abort();
     }
