@@ -168,6 +168,24 @@ pub struct InitArgs {
     /// Seconds to wait for the login redirect.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
+    /// Where the bot sends orders from: `here` probes this machine's IPs against the IP
+    /// Whitelist (no order is placed); `elsewhere` skips it (run `kite-setup doctor` there).
+    #[arg(long, value_enum, default_value_t = OrdersFrom::Here, value_name = "WHERE")]
+    pub orders_from: OrdersFrom,
+    /// Look up this machine's public IP through a public echo service (the sandbox's in
+    /// sandbox mode) when an order probe is refused. Never done without this or a yes.
+    #[arg(long)]
+    pub lookup_public_ip: bool,
+}
+
+/// Where `init` checks orders from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OrdersFrom {
+    /// This machine.
+    #[default]
+    Here,
+    /// Another machine: skip the probe.
+    Elsewhere,
 }
 
 /// The Kite Connect plans: one type with the sandbox and the metadata file.

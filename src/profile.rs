@@ -103,6 +103,9 @@ pub struct ProfileMeta {
     pub user_name: Option<String>,
     /// False when stored with --skip-verify.
     pub verified: bool,
+    /// The last order probe (static IP rule per address family) and when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orders: Option<crate::commands::orders_probe::OrdersRecord>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -408,6 +411,7 @@ mod tests {
             app_name: Some("kite-setup AB1234".into()),
             user_name: None,
             verified: true,
+            orders: None,
             created_at: "2026-11-26T10:00:00Z".parse().unwrap(),
             updated_at: "2026-11-26T10:00:00Z".parse().unwrap(),
         }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use kite_wire::Plan;
 use kite_wire::control::{
-    self, AppCreated, Approve, Approved, ClockView, FaultsCleared, NewApp, StateView,
+    self, AppCreated, Approve, Approved, ClockView, FaultsCleared, IpsSet, NewApp, SetIps,
+    StateView,
 };
 use kite_wire::envelope::{Envelope, data_error};
 use reqwest::blocking::Client;
@@ -166,6 +167,17 @@ impl SandboxControl for SandboxClient {
             api_key: Secret::new(v.api_key),
             api_secret: v.api_secret,
         })
+    }
+
+    fn set_ips(&self, client_id: &str, ips: &[&str]) -> Result<(), Error> {
+        let _: IpsSet = self.post(
+            &control::path::ips(client_id),
+            &SetIps {
+                ips: ips.iter().map(|s| (*s).to_string()).collect(),
+            },
+            "save the IP Whitelist",
+        )?;
+        Ok(())
     }
 
     fn demo_client_id(&self) -> Result<String, Error> {

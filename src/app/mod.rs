@@ -235,6 +235,10 @@ fn with_context<T>(
         }
     };
 
+    let readiness = crate::kite::probe::HttpReadiness {
+        endpoints: endpoints.clone(),
+        timeout: settings.http_timeout,
+    };
     let ctx = Ctx {
         profile: global.profile.clone(),
         sandbox: sandbox.is_some(),
@@ -256,6 +260,7 @@ fn with_context<T>(
         browser_available: settings.browser_available,
         self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
         self_play: std::cell::Cell::new(false),
+        readiness: &readiness,
     };
     f(&ctx)
 }

@@ -19,6 +19,8 @@ enum Verdict {
     Warn,
     Fail,
     Info,
+    /// Not checked, with the reason in the detail.
+    Skip,
 }
 
 struct Probe {
@@ -291,8 +293,14 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
         }
     }
 
-    if !ctx.sandbox {
-        probes.push(probe("static IP", Verdict::Info, "since 1 April 2026 Kite needs a registered static IP to place orders; login and profile calls are not affected", None));
+    // Orders from this machine (static IP rule, per address family) and the plan.
+    for l in super::orders_probe::doctor_lines(ctx, store.as_deref(), meta.as_ref()) {
+        let verdict = match l.verdict {
+            "pass" => Verdict::Pass,
+            "fail" => Verdict::Fail,
+            _ => Verdict::Skip,
+        };
+        probes.push(probe(l.name, verdict, l.detail, l.fix));
     }
 
     report(ctx, &probes, meta.is_some());
@@ -517,6 +525,7 @@ fn report(ctx: &Ctx<'_>, probes: &[Probe], profile_set_up: bool) {
             Verdict::Warn => "warn",
             Verdict::Fail => "FAIL",
             Verdict::Info => "info",
+            Verdict::Skip => "skip",
         };
         ctx.ui.say(format!("[{mark}] {:<16} {}", p.name, p.detail));
         if let Some(fix) = &p.fix {

@@ -11,6 +11,7 @@ pub mod init;
 pub mod login;
 pub mod login_flow;
 pub mod logout;
+pub mod orders_probe;
 pub mod plans;
 pub mod regenerate;
 #[cfg(test)]
@@ -92,6 +93,8 @@ pub trait SandboxControl {
         redirect_url: &str,
         plan: &str,
     ) -> Result<AppCredentials, Error>;
+    /// Replaces the account's IP Whitelist, as its console's profile page would.
+    fn set_ips(&self, client_id: &str, ips: &[&str]) -> Result<(), Error>;
     /// The client ID of the sandbox's demo account.
     fn demo_client_id(&self) -> Result<String, Error>;
 }
@@ -127,6 +130,8 @@ pub struct Ctx<'a> {
     /// Sandbox mode only: a "browser" that approves logins through the sandbox's control
     /// API, for headless machines.
     pub self_browser: Option<&'a dyn Browser>,
+    /// Order readiness: the static IP probe per address family and the plan check.
+    pub readiness: &'a dyn orders_probe::ReadinessPort,
     /// Set once the user lets kite-setup play the browser's part (sandbox only).
     pub self_play: std::cell::Cell<bool>,
 }

@@ -249,6 +249,23 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
     }
     ctx.ui
         .say(format!("    redirect    {}", r.meta.redirect_url));
+    match &r.meta.orders {
+        Some(o) => {
+            ctx.ui.say(format!(
+                "    orders      checked {} IST: ipv4 {}, ipv6 {}",
+                format_ist(o.checked_at),
+                o.ipv4.verdict,
+                o.ipv6.verdict
+            ));
+            for f in [&o.ipv4, &o.ipv6] {
+                ctx.ui.say(format!("                {}", f.detail));
+            }
+        }
+        None => ctx.ui.say(format!(
+            "    orders      not checked yet — run `{}`",
+            RunFlags::new(&r.name, ctx.sandbox, ctx.sandbox_url.as_deref()).command("doctor")
+        )),
+    }
 }
 
 fn to_json(ctx: &Ctx<'_>, r: &Report) -> serde_json::Value {
@@ -274,6 +291,7 @@ fn to_json(ctx: &Ctx<'_>, r: &Report) -> serde_json::Value {
         "pending_rotation": r.pending_rotation,
         "check": r.check.as_ref().map(|c| match c { Ok(m) => json!({"ok": true, "message": m}), Err(m) => json!({"ok": false, "message": m}) }),
         "redirect_url": r.meta.redirect_url,
+        "orders": r.meta.orders,
         "usable": r.usable(),
     })
 }

@@ -16,8 +16,8 @@ mod ui;
 pub use browser::RecordingBrowser;
 pub use clock::FixedClock;
 pub use flow::{
-    FakeKite, Harness, MemoryStores, OK_QUERY, follow_redirect, free_port, kite_browser,
-    kite_error, port_from, redirect_url, with_ctx, with_ctx_on,
+    FakeKite, FakeReadiness, Harness, MemoryStores, OK_QUERY, follow_redirect, free_port,
+    kite_browser, kite_error, port_from, redirect_url, with_ctx, with_ctx_on,
 };
 pub use prompt::{Answer, ScriptedPrompter};
 pub use store::MemoryStore;

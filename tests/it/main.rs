@@ -22,6 +22,7 @@ mod leak_audit;
 mod leakscan_cli;
 mod listener_redirect;
 mod listener_terminal;
+mod orders_cli;
 mod prop_parsers;
 mod quickstart;
 mod real_browser;

@@ -5,7 +5,7 @@
 
 use kite_wire::control::{
     AccountCreated, AppCreated, Approve, Approved, ClockView, Fault, FaultAdded, FaultsCleared,
-    IpsSet, NewAccount, NewApp, SecretRegenerated, SetClock, SetIps, SetSubscription,
+    IpsSet, NewAccount, NewApp, PeerView, SecretRegenerated, SetClock, SetIps, SetSubscription,
     SubscriptionSet,
 };
 use kite_wire::{ErrorType, Plan};
@@ -23,6 +23,10 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
     let result = match (req.method.as_str(), &parts[1..]) {
         ("GET", ["state"]) => Ok(json(&shared.read(super::state::State::public_view))),
         ("GET", ["clock"]) => Ok(json(&clock_view(shared))),
+        ("GET", ["peer"]) => req
+            .peer
+            .map(|ip| json(&PeerView { ip }))
+            .ok_or_else(|| "the peer address is unknown".to_string()),
         ("POST", ["clock"]) => req.json().and_then(|b| set_clock(shared, &b)),
         ("POST", ["accounts"]) => req.json::<NewAccount>().map(|_| json(&new_account(shared))),
         ("POST", ["accounts", client_id, "ips"]) => {

@@ -410,3 +410,18 @@ fn one_sandbox_on_both_loopbacks_tells_the_families_apart() {
         "{v6}"
     );
 }
+
+#[test]
+fn the_peer_endpoint_echoes_the_tcp_peer_address() {
+    let sb = sandbox();
+    let (status, body) = call(
+        &sb,
+        "GET",
+        kite_wire::control::path::PEER,
+        "",
+        Duration::from_secs(10),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: kite_wire::control::PeerView = serde_json::from_str(&body).unwrap();
+    assert_eq!(v.ip, std::net::IpAddr::from([127, 0, 0, 1]));
+}

@@ -28,6 +28,9 @@ pub mod path {
     pub const FAULTS: &str = "/_sandbox/faults";
     /// `POST Approve` → `Approved`.
     pub const APPROVE: &str = "/_sandbox/approve";
+    /// `GET` → `PeerView`: the address this request came from, as a public "what is my
+    /// IP" service would answer it.
+    pub const PEER: &str = "/_sandbox/peer";
 
     /// `POST {}` → `SecretRegenerated`.
     pub fn regenerate(api_key: &str) -> String {
@@ -77,6 +80,13 @@ pub struct AccountView {
     /// these addresses (empty: none configured, every order refused).
     #[serde(default)]
     pub ips: Vec<IpAddr>,
+}
+
+/// What `GET /_sandbox/peer` answers: the TCP peer address of the request, the address
+/// the static IP rule checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    pub ip: IpAddr,
 }
 
 /// The sandbox clock: real time plus `offset_seconds` (time travel).

@@ -14,7 +14,7 @@ use crate::commands::{Ctx, plans};
 
 pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Error> {
     ctx.ui
-        .heading("Step 1 of 6 — Log in to the Kite developer console");
+        .heading("Step 1 of 7 — Log in to the Kite developer console");
     let self_play = ctx.offer_self_play()?;
     let demo_id = match ctx.sandbox_control {
         Some(c) => c.demo_client_id().ok(),
@@ -54,7 +54,7 @@ pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Err
 }
 
 pub(super) fn step_plan(ctx: &Ctx<'_>, args: &InitArgs) -> Result<Plan, Error> {
-    ctx.ui.heading("Step 2 of 6 — Choose the plan");
+    ctx.ui.heading("Step 2 of 7 — Choose the plan");
     if let Some(p) = args.plan {
         ctx.ui
             .say(format!("Plan: {} (from --plan)", plans::text(p).name));
@@ -82,7 +82,7 @@ pub(super) fn step_create_app(
     client_id: &str,
     is_port_free: &dyn Fn(u16) -> bool,
 ) -> Result<(String, String), Error> {
-    ctx.ui.heading("Step 3 of 6 — Create the app");
+    ctx.ui.heading("Step 3 of 7 — Create the app");
     let port = (DEFAULT_PORT..DEFAULT_PORT.saturating_add(200))
         .find(|p| is_port_free(*p))
         .ok_or_else(|| {
@@ -135,7 +135,7 @@ pub(super) fn step_capture(
     plan: Plan,
 ) -> Result<AppCredentials, Error> {
     ctx.ui
-        .heading("Step 4 of 6 — Copy the api_key and api_secret");
+        .heading("Step 4 of 7 — Copy the api_key and api_secret");
     if let Some(control) = ctx.sandbox_control.filter(|_| ctx.self_play.get()) {
         let plan = match plan {
             Plan::Personal => "personal",
