@@ -126,6 +126,12 @@ pub enum Command {
     Logout,
     /// Forget a profile: revoke its token, delete its keyring entries and its metadata.
     Remove(RemoveArgs),
+    /// Send today's session to servers over SSH (`ssh HOST kite-setup import`, on standard
+    /// input); one result line per host.
+    Push(PushArgs),
+    /// Receive a session sent by `kite-setup push` on standard input, check it with Kite and
+    /// store it (run on the server by push, over SSH).
+    Import(ImportArgs),
     /// Run the emulated Kite (console, login page, API) on a loopback address.
     Sandbox(SandboxArgs),
     /// Print shell completions.
@@ -185,7 +191,23 @@ pub struct LoginArgs {
     /// Seconds to wait for the login redirect.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
+    /// After the login, send the session to these servers (as `kite-setup push HOST…`).
+    #[arg(long, value_name = "HOST", num_args = 1..)]
+    pub push: Vec<String>,
 }
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PushArgs {
+    /// SSH destinations (`host`, `user@host`, or a `Host` from ~/.ssh/config).
+    #[arg(required = true, value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Also send the api_secret, for a server that is to log in by itself later.
+    #[arg(long)]
+    pub with_app: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ImportArgs {}
 
 #[derive(Debug, Args, Clone)]
 pub struct EnvArgs {

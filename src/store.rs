@@ -11,6 +11,7 @@ use crate::secret::Secret;
 use crate::session::StoredSession;
 
 pub mod backends;
+pub mod lifetime;
 
 /// The keyring service every entry is filed under.
 pub const SERVICE: &str = "kite-setup";
@@ -113,6 +114,11 @@ impl Entries {
     /// A new api_secret during a rotation, before it replaces the old one.
     pub fn pending(&self) -> String {
         format!("{}/pending", self.prefix)
+    }
+
+    /// Where the stored session came from when it was pushed (`import`); no secret.
+    pub fn origin(&self) -> String {
+        format!("{}/origin", self.prefix)
     }
 }
 

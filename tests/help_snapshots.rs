@@ -6,7 +6,7 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kite-setup");
 
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 14] = [
     "init",
     "login",
     "token",
@@ -17,6 +17,8 @@ const COMMANDS: [&str; 12] = [
     "regenerate",
     "logout",
     "remove",
+    "push",
+    "import",
     "sandbox",
     "completions",
 ];

@@ -76,6 +76,12 @@ pub fn run(ctx: &Ctx<'_>, machine: &dyn Machine) -> Result<u8, Error> {
                 format!("write/read/delete round trip in the {} works", s.describe()),
                 None,
             ));
+            probes.push(probe(
+                "lifetime",
+                Verdict::Info,
+                crate::store::lifetime::describe(choice),
+                None,
+            ));
             Some(s)
         }
         Err(e) => {

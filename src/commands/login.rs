@@ -13,6 +13,18 @@ pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
     let profile = ctx.open_profile()?;
     ctx.mention_pending_rotation(profile.store());
     let creds = profile.require_app()?;
+    if creds.api_secret.is_empty() {
+        // A profile made by `import`: the session was pushed, the secret stayed behind.
+        return Err(Error::login_needed(
+            format!(
+                "profile {} here holds a pushed session only: no api_secret to log in with",
+                ctx.profile_label()
+            ),
+            crate::error::Fix::text("log in on the machine with the secret and ")
+                .and_run("push HOST")
+                .and(" again (or push once with --with-app to log in here)"),
+        ));
+    }
     let meta = &profile.meta;
     if !args.force
         && let Some(s) = profile.valid_session(ctx.clock.now())?
@@ -38,6 +50,8 @@ pub fn run(ctx: &Ctx<'_>, args: &LoginArgs) -> Result<u8, Error> {
     };
     let out = browser_login(ctx, &params).map_err(|f| f.into_error(ctx, &meta.redirect_url))?;
     profile.save_session(&out.session)?;
+    // The session is this machine's own now, not a pushed one.
+    let _ = profile.store().delete(&profile.entries.origin());
     ctx.ui
         .ok(format!("Logged in {}", describe(ctx, &out.session)));
     Ok(0)

@@ -7,11 +7,13 @@ pub mod exec;
 #[cfg(test)]
 mod flow_tests;
 pub mod handle;
+pub mod import;
 pub mod init;
 pub mod login;
 pub mod login_flow;
 pub mod logout;
 pub mod plans;
+pub mod push;
 pub mod regenerate;
 #[cfg(test)]
 mod regenerate_tests;
