@@ -36,6 +36,17 @@ pub trait Ssh {
     /// Runs `argv` (a kite-setup command line, no secrets in it) on `host`, writes `input`
     /// (one line) to its standard input and waits for it to end.
     fn run(&self, host: &str, argv: &[String], input: &Secret) -> Result<SshOutput, SshSpawnError>;
+
+    /// Runs `argv` on `host` with `ssh_args` for ssh itself (a port forward), standard
+    /// input closed, and hands each line of its stderr to `on_line` as it arrives (its
+    /// stdout goes to ours); the exit code when it ends.
+    fn stream(
+        &self,
+        host: &str,
+        ssh_args: &[String],
+        argv: &[String],
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<Option<i32>, SshSpawnError>;
 }
 
 /// The real client: `ssh` or `KITE_SETUP_SSH_COMMAND`.
@@ -63,8 +74,15 @@ impl SystemSsh {
     /// the host, and the remote command as one quoted string (ssh hands it to the
     /// server's shell).
     pub fn argv(&self, host: &str, argv: &[String]) -> Vec<String> {
+        self.argv_with(host, &[], argv)
+    }
+
+    /// [`SystemSsh::argv`] with options for ssh itself before the host.
+    pub fn argv_with(&self, host: &str, ssh_args: &[String], argv: &[String]) -> Vec<String> {
         let mut all = self.command.clone();
-        all.extend(["-T".to_string(), "--".to_string(), host.to_string()]);
+        all.push("-T".to_string());
+        all.extend(ssh_args.iter().cloned());
+        all.extend(["--".to_string(), host.to_string()]);
         all.push(shell_words::join(argv));
         all
     }
@@ -96,6 +114,38 @@ impl Ssh for SystemSsh {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
+    }
+
+    fn stream(
+        &self,
+        host: &str,
+        ssh_args: &[String],
+        argv: &[String],
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<Option<i32>, SshSpawnError> {
+        use std::io::BufRead;
+        let all = self.argv_with(host, ssh_args, argv);
+        let spawn_error = |e: std::io::Error| SshSpawnError {
+            program: all[0].clone(),
+            detail: e.to_string(),
+        };
+        let mut child = Command::new(&all[0])
+            .args(&all[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_error)?;
+        if let Some(err) = child.stderr.take() {
+            for line in std::io::BufReader::new(err).lines() {
+                match line {
+                    Ok(line) => on_line(&line),
+                    Err(_) => break,
+                }
+            }
+        }
+        let status = child.wait().map_err(spawn_error)?;
+        Ok(status.code())
     }
 }
 

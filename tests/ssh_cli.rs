@@ -22,13 +22,21 @@ use cli_support::{BIN, Run, World, free_port, run_command};
 struct SshServer {
     dir: tempfile::TempDir,
     child: Child,
+    addr: String,
     port: u16,
     /// The server side's own config and data dirs.
     server_config: PathBuf,
 }
 
 impl SshServer {
+    /// On 127.0.0.1 in this network namespace.
     fn start() -> Self {
+        Self::start_at(None, "127.0.0.1", free_port())
+    }
+
+    /// On `addr:port`, inside network namespace `netns` when given (its sshd is started
+    /// with `ip netns exec`).
+    fn start_at(netns: Option<&str>, addr: &str, port: u16) -> Self {
         std::fs::create_dir_all("/run/sshd").expect("mkdir /run/sshd");
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
@@ -49,12 +57,11 @@ impl SshServer {
             std::fs::create_dir_all(p).expect("server dirs");
         }
         let bin_dir = Path::new(BIN).parent().expect("bin dir");
-        let port = free_port();
         let user = whoami();
         std::fs::write(
             d.join("sshd_config"),
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\n\
+                "Port {port}\nListenAddress {addr}\nHostKey {d}/hostkey\n\
                  AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
                  PermitRootLogin yes\nPidFile none\nAllowUsers {user}\n\
@@ -69,15 +76,12 @@ impl SshServer {
         )
         .expect("sshd_config");
         let host_pub = std::fs::read_to_string(d.join("hostkey.pub")).expect("host key");
-        std::fs::write(
-            d.join("known_hosts"),
-            format!("[127.0.0.1]:{port} {host_pub}"),
-        )
-        .expect("known_hosts");
+        std::fs::write(d.join("known_hosts"), format!("[{addr}]:{port} {host_pub}"))
+            .expect("known_hosts");
         let down_port = free_port();
         let host = |name: &str, port: u16| {
             format!(
-                "Host {name}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  \
+                "Host {name}\n  HostName {addr}\n  Port {port}\n  User {user}\n  \
                  IdentityFile {d}/userkey\n  IdentitiesOnly yes\n  \
                  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n  \
                  BatchMode yes\n  LogLevel ERROR\n  ConnectTimeout 5\n",
@@ -101,7 +105,15 @@ impl SshServer {
         )
         .expect("wrapper");
         chmod_x(&d.join("ssh-wrapper"));
-        let child = Command::new("/usr/sbin/sshd")
+        let mut sshd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "/usr/sbin/sshd"]);
+                c
+            }
+            None => Command::new("/usr/sbin/sshd"),
+        };
+        let child = sshd
             .arg("-D")
             .arg("-f")
             .arg(d.join("sshd_config"))
@@ -113,6 +125,7 @@ impl SshServer {
         let server = Self {
             dir,
             child,
+            addr: addr.to_string(),
             port,
             server_config,
         };
@@ -126,7 +139,7 @@ impl SshServer {
 
     fn wait_ready(&self) {
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect((self.addr.as_str(), self.port)).is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(10),
                 "sshd did not listen: {}",
@@ -143,11 +156,16 @@ impl SshServer {
 
     /// A new SSH session on `srv` running `command` (a shell line), with `stdin`.
     fn session(&self, command: &str, stdin: &str) -> Run {
-        let mut cmd = Command::new("ssh");
-        cmd.arg("-F")
-            .arg(self.path().join("ssh_config"))
-            .args(["-T", "srv", command]);
+        let mut cmd = self.ssh();
+        cmd.args(["-T", "srv", command]);
         run_command(cmd, stdin)
+    }
+
+    /// `ssh -F CONFIG` for this server.
+    fn ssh(&self) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F").arg(self.path().join("ssh_config"));
+        cmd
     }
 
     fn log(&self, name: &str) -> String {
@@ -411,4 +429,282 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A second host on this machine: a network namespace (its own loopback) joined to this
+/// one by a veth pair. Everything is deleted on drop, also when the test fails.
+struct Netns {
+    name: String,
+    veth: String,
+    /// This side's and the namespace's address on the pair.
+    here: String,
+    there: String,
+}
+
+impl Netns {
+    fn create() -> Self {
+        let id = std::process::id() % 100_000;
+        let octet = 1 + id % 250;
+        let ns = Self {
+            name: format!("kstest{id}"),
+            veth: format!("ksa{id}"),
+            here: format!("10.213.{octet}.1"),
+            there: format!("10.213.{octet}.2"),
+        };
+        let peer = format!("ksb{id}");
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), ns.name.clone()],
+            vec![
+                "link".into(),
+                "add".into(),
+                ns.veth.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                peer.clone(),
+            ],
+            vec![
+                "link".into(),
+                "set".into(),
+                peer.clone(),
+                "netns".into(),
+                ns.name.clone(),
+            ],
+            vec![
+                "addr".into(),
+                "add".into(),
+                format!("{}/30", ns.here),
+                "dev".into(),
+                ns.veth.clone(),
+            ],
+            vec!["link".into(), "set".into(), ns.veth.clone(), "up".into()],
+        ];
+        for step in steps {
+            ip(&step);
+        }
+        for step in [
+            vec![
+                "addr".to_string(),
+                "add".into(),
+                format!("{}/30", ns.there),
+                "dev".into(),
+                peer.clone(),
+            ],
+            vec!["link".into(), "set".into(), peer.clone(), "up".into()],
+            vec!["link".into(), "set".into(), "lo".into(), "up".into()],
+        ] {
+            let mut all = vec![
+                "netns".to_string(),
+                "exec".into(),
+                ns.name.clone(),
+                "ip".into(),
+            ];
+            all.extend(step);
+            ip(&all);
+        }
+        ns
+    }
+}
+
+/// `ip ARGS`, which must succeed (iproute2, as root).
+fn ip(args: &[String]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .output();
+    }
+}
+
+#[test]
+fn remote_login_through_a_tunnel_into_another_network_namespace() {
+    let w = World::new();
+    let ns = Netns::create();
+    let server = SshServer::start_at(Some(&ns.name), &ns.there, 2222);
+    let profile = unique_profile(&server);
+    let sandbox_port = url::Url::parse(&w.sandbox.url).unwrap().port().unwrap();
+    // The server's "Kite": the namespace has its own loopback, so a session that stays
+    // open forwards 127.0.0.1:PORT there to the sandbox here (as Kite is reached from
+    // a real server).
+    let kite_link = server
+        .ssh()
+        .args(["-N", "-o", "ExitOnForwardFailure=yes", "-R"])
+        .arg(format!("{sandbox_port}:127.0.0.1:{sandbox_port}"))
+        .arg("srv")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("ssh -R");
+    let kite_link = Kill(kite_link);
+    let line = format!(
+        "kite-setup --profile {profile} --sandbox-url {}",
+        w.sandbox.url
+    );
+    let start = Instant::now();
+    while !Command::new("ip")
+        .args(["netns", "exec", &ns.name, "bash", "-c"])
+        .arg(format!("echo > /dev/tcp/127.0.0.1/{sandbox_port}"))
+        .stderr(Stdio::null())
+        .status()
+        .expect("bash")
+        .success()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the Kite link did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The app and the profile live on the server; the secret goes there on stdin.
+    let app = w.create_app();
+    let init = server.session(
+        &format!(
+            "{line} --store keyutils init --no-input --skip-verify --client-id {} --api-key {} \
+             --redirect-url {} --plan personal --api-secret-stdin",
+            w.sandbox.client_id, app.api_key, app.redirect_url
+        ),
+        &format!("{}\n", app.api_secret),
+    );
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let _cleanup = ServerProfile {
+        server: &server,
+        line: line.clone(),
+    };
+
+    // The laptop: its browser follows the login URL; the redirect to 127.0.0.1:PORT is
+    // the tunnel here and the server's listener there.
+    let login = w
+        .run_env(
+            &[
+                "--profile",
+                &profile,
+                "remote",
+                "login",
+                "srv",
+                "--timeout",
+                "20",
+            ],
+            "",
+            &[("KITE_SETUP_SSH_COMMAND", &server.ssh_command())],
+        )
+        .expect(0);
+    assert!(
+        login.stderr.contains("Logged in as ") && login.stderr.contains(&w.sandbox.client_id),
+        "{}",
+        login.stderr
+    );
+    assert!(
+        login.stderr.contains("Log in to Kite at:"),
+        "{}",
+        login.stderr
+    );
+    assert!(
+        !login.stderr.contains("ssh -N -L"),
+        "no tunnel advice through the tunnel: {}",
+        login.stderr
+    );
+    let token = server
+        .session(&format!("{line} token"), "")
+        .expect(0)
+        .stdout
+        .trim()
+        .to_string();
+    assert!(token.len() > 8);
+    // Nothing secret on the laptop (its files, its keyring) or in ssh's argv.
+    for (path, bytes) in w.files_on_disk() {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&app.api_secret) && !text.contains(&token),
+            "{}",
+            path.display()
+        );
+    }
+    assert_eq!(
+        w.keyring.lookup(&format!("sandbox/{profile}/session")),
+        None
+    );
+    let argv = server.log("argv.log");
+    assert!(
+        argv.contains(&format!(
+            "-L {0}:127.0.0.1:{0}",
+            url::Url::parse(&app.redirect_url).unwrap().port().unwrap()
+        )),
+        "{argv}"
+    );
+    for secret in [&token, &app.api_secret] {
+        assert!(!argv.contains(secret.as_str()), "{argv}");
+        assert!(!server.log("stdin.log").contains(secret.as_str()));
+    }
+
+    // `login` started in an SSH session on the server prints the tunnel command for the
+    // laptop (this server, as the laptop reaches it), then waits as usual.
+    let redirect_port = url::Url::parse(&app.redirect_url).unwrap().port().unwrap();
+    let direct = server.session(
+        &format!("{line} login --force --no-browser --timeout 1"),
+        "",
+    );
+    assert!(
+        direct.stderr.contains(&format!(
+            "  ssh -N -L {redirect_port}:127.0.0.1:{redirect_port} -p 2222 {}@{}\n",
+            whoami(),
+            ns.there
+        )),
+        "{}",
+        direct.stderr
+    );
+    assert!(
+        direct.stderr.contains("Log in to Kite at:"),
+        "{}",
+        direct.stderr
+    );
+    assert_ne!(direct.code, 0, "no redirect came: {}", direct.stderr);
+
+    // A taken local port is refused with the fix, before any SSH login.
+    let port = url::Url::parse(&app.redirect_url).unwrap().port().unwrap();
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
+    let refused = w.run_env(
+        &["--profile", &profile, "remote", "login", "srv", "--force"],
+        "",
+        &[("KITE_SETUP_SSH_COMMAND", &server.ssh_command())],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("error: port {port} on this machine is taken")),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("hint: Kite redirects to 127.0.0.1:"),
+        "{}",
+        refused.stderr
+    );
+    drop(kite_link);
+}
+
+/// Kills a helper process on drop (also when the test fails).
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -130,7 +130,11 @@ fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<
     match command {
         Command::Init(a) => commands::init::run(ctx, a, &|p| machine.is_port_free(p)),
         Command::Login(a) => {
-            let code = commands::login::run(ctx, a)?;
+            let ssh = commands::login::SshSession {
+                connection: settings.ssh_connection.as_deref(),
+                user: settings.user.as_deref(),
+            };
+            let code = commands::login::run_here(ctx, a, &ssh)?;
             if a.push.is_empty() || code != exit::OK {
                 return Ok(code);
             }
@@ -158,6 +162,15 @@ fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<
             commands::push::run(ctx, a, &ssh_client(settings)?, &adapters::host_name())
         }
         Command::Import(_) => commands::import::run(ctx, settings.ssh_client()),
+        Command::Remote(crate::cli::RemoteCommand::Login(a)) => {
+            let ssh = ssh_client(settings)?;
+            let env = commands::remote::RemoteEnv {
+                ssh: &ssh,
+                is_port_free: &|p| machine.is_port_free(p),
+                verbose: settings.verbose,
+            };
+            commands::remote::login(ctx, a, &env)
+        }
         Command::Logout => commands::logout::logout(ctx),
         Command::Remove(a) => commands::logout::remove(ctx, a),
         Command::Sandbox(_) | Command::Completions(_) => {

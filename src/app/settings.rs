@@ -90,6 +90,10 @@ pub struct Settings {
     /// The client address of the SSH session this runs in (`SSH_CONNECTION`'s first
     /// field), and the whole variable (`login` prints the tunnel command from it).
     pub ssh_connection: Option<String>,
+    /// `-v` given.
+    pub verbose: bool,
+    /// `USER`, for the `ssh -L` command a login in an SSH session prints.
+    pub user: Option<String>,
 }
 
 /// A whole number of seconds (1-600) from a variable, if set and valid.
@@ -149,6 +153,8 @@ pub fn resolve(global: &GlobalArgs, env: &EnvSnapshot) -> Settings {
         abort_after,
         ssh_command: env.text("KITE_SETUP_SSH_COMMAND"),
         ssh_connection: env.text("SSH_CONNECTION"),
+        verbose: global.verbose > 0,
+        user: env.text("USER"),
     }
 }
 

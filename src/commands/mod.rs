@@ -17,6 +17,7 @@ pub mod push;
 pub mod regenerate;
 #[cfg(test)]
 mod regenerate_tests;
+pub mod remote;
 pub mod status;
 pub mod token;
 

@@ -118,6 +118,11 @@ pub fn push_to(
 /// `kite-setup [--profile NAME] [--sandbox-url URL | --sandbox] --no-input import`: only
 /// non-secret flags; the same profile name (and sandbox-ness) on the server.
 pub fn remote_argv(ctx: &Ctx<'_>) -> Vec<String> {
+    remote_argv_for(ctx, &["import".to_string()])
+}
+
+/// `kite-setup FLAGS --no-input TAIL…` for this run's profile on a server.
+pub fn remote_argv_for(ctx: &Ctx<'_>, tail: &[String]) -> Vec<String> {
     let mut argv = vec!["kite-setup".to_string()];
     if ctx.profile != "default" {
         argv.extend(["--profile".to_string(), ctx.profile.clone()]);
@@ -128,7 +133,8 @@ pub fn remote_argv(ctx: &Ctx<'_>) -> Vec<String> {
         (None, false) => {}
     }
     // No --store: the server picks its own (the laptop's choice says nothing about it).
-    argv.extend(["--no-input".to_string(), "import".to_string()]);
+    argv.push("--no-input".to_string());
+    argv.extend(tail.iter().cloned());
     argv
 }
 
