@@ -226,7 +226,7 @@ fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
 
 /// A new profile's store on a server: the kernel user keyring on Linux (it outlives the
 /// SSH session and the bot's restarts, and is not a file), else the OS store.
-fn server_default_store() -> StoreChoice {
+pub fn server_default_store() -> StoreChoice {
     if cfg!(target_os = "linux") {
         StoreChoice::Keyutils
     } else {

@@ -18,6 +18,8 @@ pub mod regenerate;
 #[cfg(test)]
 mod regenerate_tests;
 pub mod remote;
+#[cfg(test)]
+mod ssh_flow_tests;
 pub mod status;
 pub mod token;
 
