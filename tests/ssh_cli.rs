@@ -708,3 +708,102 @@ impl Drop for Kill {
         let _ = self.0.wait();
     }
 }
+
+/// Runs `remove --yes` through a command runner on drop (also when the test fails).
+struct Forget<'a>(&'a dyn Fn(&[&str], &str) -> Run);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        let _ = (self.0)(&["remove", "--yes"], "");
+    }
+}
+
+/// Whether any process runs as `uid` now (from /proc).
+fn processes_of(uid: u32) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let real = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        n += usize::from(real == Some(uid));
+    }
+    n
+}
+
+/// What a server relies on: a session imported by a user's short-lived process (an SSH
+/// session) is still in the kernel user keyring after that user's LAST process has
+/// exited, and a later process of the same user reads it (the bot, started later).
+#[test]
+fn an_import_outlives_the_users_last_process_in_the_kernel_keyring() {
+    let w = World::new();
+    let app = w.set_up();
+    let session: serde_json::Value = serde_json::from_str(
+        &w.keyring
+            .lookup("sandbox/default/session")
+            .expect("a session on the laptop"),
+    )
+    .unwrap();
+    let token = session["access_token"].as_str().unwrap().to_string();
+    let payload = serde_json::json!({
+        "kite_setup_push": 1,
+        "client_id": w.sandbox.client_id,
+        "plan": "personal",
+        "redirect_url": app.redirect_url,
+        "api_key": app.api_key,
+        "access_token": token,
+        "user_id": w.sandbox.client_id,
+        "login_time": session["login_time"],
+        "expires_at": session["expires_at"],
+        "from": "laptop",
+    });
+    // A UID with no process and no account: nothing else keeps its keyring alive.
+    let uid = 40_000 + std::process::id() % 20_000;
+    assert_eq!(processes_of(uid), 0, "uid {uid} is in use");
+    let home = tempfile::tempdir().expect("temp dir");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+    }
+    let as_user = |args: &[&str], stdin: &str| {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .arg("--clear-groups")
+            .arg(BIN)
+            .args(["--profile", "lasting", "--sandbox-url", &w.sandbox.url])
+            .args(args)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("KITE_SETUP_CONFIG_DIR", home.path().join("config"))
+            .env("KITE_SETUP_DATA_DIR", home.path().join("data"))
+            .env("NO_PROXY", "127.0.0.1")
+            .env("NO_COLOR", "1");
+        run_command(cmd, stdin)
+    };
+    let _cleanup = Forget(&as_user);
+    let import = as_user(&["import"], &format!("{payload}\n"));
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert!(
+        import.stdout.contains("\"store\":\"Linux kernel keyring"),
+        "{}",
+        import.stdout
+    );
+    let start = Instant::now();
+    while processes_of(uid) > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "uid {uid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let read = as_user(&["token"], "");
+    assert_eq!(read.code, 0, "{}", read.stderr);
+    assert_eq!(read.stdout.trim(), token);
+}
