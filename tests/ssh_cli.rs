@@ -340,11 +340,12 @@ fn push_to_two_hosts_one_down_then_the_server_runs_the_sdk_in_a_new_session() {
         status.stderr
     );
     let doctor = server.session(&format!("{line} doctor"), "");
+    let said = format!("{}{}", doctor.stdout, doctor.stderr);
     assert!(
-        doctor.stdout.contains("lost at reboot") || doctor.stderr.contains("lost at reboot"),
-        "{}{}",
-        doctor.stdout,
-        doctor.stderr
+        said.lines().any(|l| l.contains("lifetime")
+            && l.contains("kept until reboot: outlives SSH sessions")
+            && l.contains("lost at reboot")),
+        "{said}"
     );
     // The server never saw the api_secret: not in its files.
     for file in walk(&server.server_config) {
