@@ -7,15 +7,20 @@ pub mod exec;
 #[cfg(test)]
 mod flow_tests;
 pub mod handle;
+pub mod import;
 pub mod init;
 pub mod login;
 pub mod login_flow;
 pub mod logout;
 pub mod orders_probe;
 pub mod plans;
+pub mod push;
 pub mod regenerate;
 #[cfg(test)]
 mod regenerate_tests;
+pub mod remote;
+#[cfg(test)]
+mod ssh_flow_tests;
 pub mod status;
 pub mod token;
 pub mod txn;

@@ -30,3 +30,4 @@ mod regenerate_cli;
 mod sandbox_api;
 mod sandbox_inprocess;
 mod sdk_conformance;
+mod ssh_cli;

@@ -107,6 +107,17 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
                     Some(ctx.render(&e.fix())),
                 )),
             }
+            probes.push(probe(
+                "lifetime",
+                Verdict::Info,
+                crate::store::lifetime::describe(
+                    meta.as_ref()
+                        .map_or(ctx.store_flag.unwrap_or(StoreChoice::Auto), |m| {
+                            ctx.store_flag.unwrap_or(m.store)
+                        }),
+                ),
+                None,
+            ));
             Some(s)
         }
         Err(e) => {
