@@ -135,6 +135,15 @@ pub enum Command {
     Logout,
     /// Forget a profile: revoke its token, delete its keyring entries and its metadata.
     Remove(RemoveArgs),
+    /// Send today's session to servers over SSH (`ssh HOST kite-setup import`, on standard
+    /// input); one result line per host.
+    Push(PushArgs),
+    /// Receive a session sent by `kite-setup push` on standard input, check it with Kite and
+    /// store it (run on the server by push, over SSH).
+    Import(ImportArgs),
+    /// Work on a server's profile from here over SSH (`remote login HOST`).
+    #[command(subcommand)]
+    Remote(RemoteCommand),
     /// Run the emulated Kite (console, login page, API) on a loopback address.
     Sandbox(SandboxArgs),
     /// Print shell completions.
@@ -168,6 +177,24 @@ pub struct InitArgs {
     /// Seconds to wait for the login redirect.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
+    /// Where the bot sends orders from: `here` probes this machine's IPs against the IP
+    /// Whitelist (no order is placed); `elsewhere` skips it (run `kite-setup doctor` there).
+    #[arg(long, value_enum, default_value_t = OrdersFrom::Here, value_name = "WHERE")]
+    pub orders_from: OrdersFrom,
+    /// Look up this machine's public IP through a public echo service (the sandbox's in
+    /// sandbox mode) when an order probe is refused. Never done without this or a yes.
+    #[arg(long)]
+    pub lookup_public_ip: bool,
+}
+
+/// Where `init` checks orders from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OrdersFrom {
+    /// This machine.
+    #[default]
+    Here,
+    /// Another machine: skip the probe.
+    Elsewhere,
 }
 
 /// The Kite Connect plans: one type with the sandbox and the metadata file.
@@ -184,6 +211,46 @@ pub struct LoginArgs {
     #[arg(long)]
     pub paste: bool,
     /// Seconds to wait for the login redirect.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub timeout: u64,
+    /// After the login, send the session to these servers (as `kite-setup push HOST…`).
+    #[arg(long, value_name = "HOST", num_args = 1..)]
+    pub push: Vec<String>,
+    /// Set by `remote login`: the redirect arrives through its tunnel, so the `ssh -L`
+    /// advice for SSH sessions is not printed.
+    #[arg(long, hide = true)]
+    pub via_tunnel: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PushArgs {
+    /// SSH destinations (`host`, `user@host`, or a `Host` from ~/.ssh/config).
+    #[arg(required = true, value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Also send the api_secret, for a server that is to log in by itself later.
+    #[arg(long)]
+    pub with_app: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ImportArgs {}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Log in a server's profile with this machine's browser: `ssh -L PORT:127.0.0.1:PORT
+    /// HOST kite-setup login --no-browser`; the secret and the token stay on the server.
+    Login(RemoteLoginArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RemoteLoginArgs {
+    /// The SSH destination (`host`, `user@host`, or a `Host` from ~/.ssh/config).
+    #[arg(value_name = "HOST")]
+    pub host: String,
+    /// Log in even if the server's token is still valid.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds the server waits for the login redirect.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
 }

@@ -31,6 +31,7 @@ pub mod sandbox;
 pub mod sandbox_client;
 pub mod secret;
 pub mod session;
+pub mod ssh;
 pub mod store;
 pub mod ui;
 pub mod validate;

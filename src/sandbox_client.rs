@@ -8,7 +8,8 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use kite_wire::Plan;
 use kite_wire::control::{
-    self, AppCreated, Approve, Approved, ClockView, FaultsCleared, NewApp, StateView,
+    self, AppCreated, Approve, Approved, ClientsSet, ClockView, FaultsCleared, IpsSet, NewApp,
+    SetClients, SetIps, StateView,
 };
 use kite_wire::envelope::{Envelope, data_error};
 use reqwest::blocking::Client;
@@ -119,6 +120,24 @@ impl SandboxClient {
         Ok(v.cleared)
     }
 
+    /// Replaces the client IDs the app `api_key` is enabled for (family accounts; the
+    /// app's own client ID must stay on the list) and returns the list as stored, the
+    /// app's own first.
+    pub fn set_app_clients(
+        &self,
+        api_key: &str,
+        client_ids: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let v: ClientsSet = self.post(
+            &control::path::clients(api_key),
+            &SetClients {
+                client_ids: client_ids.to_vec(),
+            },
+            "set the app's client IDs",
+        )?;
+        Ok(v.client_ids)
+    }
+
     /// Asks the sandbox to log in its app's owner for `login_url` and returns where the
     /// browser would be redirected.
     pub fn approve(&self, login_url: &Url) -> Result<Url, Error> {
@@ -127,6 +146,7 @@ impl SandboxClient {
             control::path::APPROVE,
             &Approve {
                 login_url: login_url.to_string(),
+                client_id: None,
             },
             what,
         )?;
@@ -166,6 +186,17 @@ impl SandboxControl for SandboxClient {
             api_key: Secret::new(v.api_key),
             api_secret: v.api_secret,
         })
+    }
+
+    fn set_ips(&self, client_id: &str, ips: &[&str]) -> Result<(), Error> {
+        let _: IpsSet = self.post(
+            &control::path::ips(client_id),
+            &SetIps {
+                ips: ips.iter().map(|s| (*s).to_string()).collect(),
+            },
+            "save the IP Whitelist",
+        )?;
+        Ok(())
     }
 
     fn demo_client_id(&self) -> Result<String, Error> {
@@ -237,6 +268,28 @@ mod tests {
         assert_eq!(client.clear_faults().unwrap(), 1);
         assert!(client.state().unwrap().faults.is_empty());
         assert_eq!(client.clear_faults().unwrap(), 0);
+        // Family accounts: a second client ID on the demo app, shown in the state.
+        let spouse: control::AccountCreated = client
+            .post(
+                control::path::ACCOUNTS,
+                &control::NewAccount {},
+                "add an account",
+            )
+            .unwrap();
+        let demo = sb.demo.client_id.clone();
+        let both = vec![spouse.client_id.clone(), demo.clone()];
+        assert_eq!(
+            client.set_app_clients(&sb.demo.api_key, &both).unwrap(),
+            vec![demo.clone(), spouse.client_id.clone()]
+        );
+        assert_eq!(
+            client.state().unwrap().apps[0].client_ids,
+            vec![demo, spouse.client_id.clone()]
+        );
+        let err = client
+            .set_app_clients(&sb.demo.api_key, &[spouse.client_id])
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot be removed"), "{err}");
         // A refusal arrives as the sandbox's own message.
         let err = client
             .create_app("ZZ9999", "https://x.y/", "personal")

@@ -11,6 +11,7 @@ use crate::secret::Secret;
 use crate::session::StoredSession;
 
 pub mod backends;
+pub mod lifetime;
 
 /// The keyring service every entry is filed under.
 pub const SERVICE: &str = "kite-setup";
@@ -124,6 +125,11 @@ impl Entries {
     /// The whole new profile while `init` stores it ([`StagedProfile`]).
     pub fn staged(&self) -> String {
         format!("{}/staged", self.prefix)
+    }
+
+    /// Where the stored session came from when it was pushed (`import`); no secret.
+    pub fn origin(&self) -> String {
+        format!("{}/origin", self.prefix)
     }
 }
 

@@ -158,6 +158,21 @@ impl crate::kite::Kite for LazyKite {
     }
 }
 
+/// This machine's host name, which `push` tells the server it came from (not secret).
+pub(super) fn host_name() -> String {
+    #[cfg(unix)]
+    {
+        rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned()
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::var("COMPUTERNAME").unwrap_or_default()
+    }
+}
+
 /// This machine: the places from the run's settings, ports and git asked live.
 pub(super) struct RealMachine {
     pub(super) cwd: PathBuf,

@@ -163,7 +163,23 @@ fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<
     };
     match command {
         Command::Init(a) => commands::init::run(ctx, a, &|p| machine.is_port_free(p)),
-        Command::Login(a) => commands::login::run(ctx, a),
+        Command::Login(a) => {
+            let ssh = commands::login::SshSession {
+                connection: settings.ssh_connection.as_deref(),
+                user: settings.user.as_deref(),
+            };
+            let code = commands::login::run_here(ctx, a, &ssh)?;
+            if a.push.is_empty() || code != exit::OK {
+                return Ok(code);
+            }
+            commands::push::push_to(
+                ctx,
+                &a.push,
+                false,
+                &ssh_client(settings)?,
+                &adapters::host_name(),
+            )
+        }
         Command::Token => commands::token::run(ctx),
         Command::Env(a) => commands::env::run(ctx, a, &|p| machine.in_git_worktree_unignored(p)),
         Command::Exec(a) => {
@@ -181,12 +197,35 @@ fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<
             };
             commands::regenerate::run(ctx, a, &env)
         }
+        Command::Push(a) => {
+            commands::push::run(ctx, a, &ssh_client(settings)?, &adapters::host_name())
+        }
+        Command::Import(_) => commands::import::run(ctx, settings.ssh_client()),
+        Command::Remote(crate::cli::RemoteCommand::Login(a)) => {
+            let ssh = ssh_client(settings)?;
+            let env = commands::remote::RemoteEnv {
+                ssh: &ssh,
+                is_port_free: &|p| machine.is_port_free(p),
+                verbose: settings.verbose,
+            };
+            commands::remote::login(ctx, a, &env)
+        }
         Command::Logout => commands::logout::logout(ctx),
         Command::Remove(a) => commands::logout::remove(ctx, a),
         Command::Sandbox(_) | Command::Completions(_) => {
             unreachable!("dispatched before a context is built")
         }
     }
+}
+
+/// The ssh client `push` runs: `KITE_SETUP_SSH_COMMAND`, or `ssh` from PATH.
+fn ssh_client(settings: &Settings) -> Result<crate::ssh::SystemSsh, Error> {
+    crate::ssh::SystemSsh::from_setting(settings.ssh_command.as_deref()).map_err(|m| {
+        Error::usage(
+            m,
+            "set KITE_SETUP_SSH_COMMAND to a command line like `ssh -F ~/.ssh/other_config`, or unset it",
+        )
+    })
 }
 
 fn with_context<T>(
@@ -238,6 +277,10 @@ fn with_context<T>(
         }
     };
 
+    let readiness = crate::kite::probe::HttpReadiness {
+        endpoints: endpoints.clone(),
+        timeout: settings.http_timeout,
+    };
     let ctx = Ctx {
         profile: global.profile.clone(),
         sandbox: sandbox.is_some(),
@@ -262,6 +305,7 @@ fn with_context<T>(
             sandbox_control: sandbox.as_ref().map(|s| &s.client as &dyn SandboxControl),
             read_stdin_line: &read_stdin_line,
             self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
+            readiness: &readiness,
         },
     };
     f(&ctx)

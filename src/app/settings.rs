@@ -87,6 +87,15 @@ pub struct Settings {
     pub var_names: Vec<OsString>,
     /// `KITE_SETUP_TEST_ABORT_AFTER` as set (debug builds only), parsed on use.
     abort_after: Option<String>,
+    /// `KITE_SETUP_SSH_COMMAND`: the ssh client `push` runs (default `ssh`).
+    pub ssh_command: Option<String>,
+    /// The client address of the SSH session this runs in (`SSH_CONNECTION`'s first
+    /// field), and the whole variable (`login` prints the tunnel command from it).
+    pub ssh_connection: Option<String>,
+    /// `-v` given.
+    pub verbose: bool,
+    /// `USER`, for the `ssh -L` command a login in an SSH session prints.
+    pub user: Option<String>,
 }
 
 /// A whole number of seconds (1-600) from a variable, if set and valid.
@@ -145,6 +154,19 @@ pub fn resolve(global: &GlobalArgs, env: &EnvSnapshot) -> Settings {
         histfile: env.path("HISTFILE"),
         var_names: env.vars.keys().cloned().collect(),
         abort_after,
+        ssh_command: env.text("KITE_SETUP_SSH_COMMAND"),
+        ssh_connection: env.text("SSH_CONNECTION"),
+        verbose: global.verbose > 0,
+        user: env.text("USER"),
+    }
+}
+
+impl Settings {
+    /// The SSH client's address, when this runs in an SSH session.
+    pub fn ssh_client(&self) -> Option<&str> {
+        self.ssh_connection
+            .as_deref()
+            .and_then(|c| c.split_whitespace().next())
     }
 }
 

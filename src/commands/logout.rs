@@ -132,6 +132,7 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
         (entries.session(), "access token"),
         (entries.pending(), "pending secret"),
         (entries.app(), "api_key and api_secret"),
+        (entries.origin(), "record of where the session came from"),
     ] {
         if store.delete(&entry)? {
             ctx.ui

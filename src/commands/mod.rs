@@ -7,14 +7,20 @@ pub mod exec;
 #[cfg(test)]
 mod flow_tests;
 pub mod handle;
+pub mod import;
 pub mod init;
 pub mod login;
 pub mod login_flow;
 pub mod logout;
+pub mod orders_probe;
 pub mod plans;
+pub mod push;
 pub mod regenerate;
 #[cfg(test)]
 mod regenerate_tests;
+pub mod remote;
+#[cfg(test)]
+mod ssh_flow_tests;
 pub mod status;
 pub mod token;
 pub mod txn;
@@ -92,6 +98,8 @@ pub trait SandboxControl {
         redirect_url: &str,
         plan: &str,
     ) -> Result<AppCredentials, Error>;
+    /// Replaces the account's IP Whitelist, as its console's profile page would.
+    fn set_ips(&self, client_id: &str, ips: &[&str]) -> Result<(), Error>;
     /// The client ID of the sandbox's demo account.
     fn demo_client_id(&self) -> Result<String, Error>;
 }
@@ -118,6 +126,8 @@ pub struct Ports<'a> {
     /// Sandbox mode only: a "browser" that approves logins through the sandbox's control
     /// API, for headless machines.
     pub self_browser: Option<&'a dyn Browser>,
+    /// Order readiness: the static IP probe per address family and the plan check.
+    pub readiness: &'a dyn orders_probe::ReadinessPort,
 }
 
 /// Everything a command may use: this run's settings, its output and its ports.

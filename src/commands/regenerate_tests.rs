@@ -60,6 +60,7 @@ fn set_up(h: &Harness, port: u16) {
             app_name: None,
             user_name: None,
             verified: true,
+            orders: None,
             created_at: h.now,
             updated_at: h.now,
         },

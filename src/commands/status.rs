@@ -22,6 +22,8 @@ struct Report {
     secret_stored: bool,
     token: TokenState,
     pending_rotation: bool,
+    /// Where the session came from, when it was pushed here.
+    origin: Option<crate::commands::import::Origin>,
     check: Option<Result<String, String>>,
     /// Why `--check` could not tell whether the token works (Kite or the network failed,
     /// as opposed to Kite rejecting the token): an error, not "login needed".
@@ -45,7 +47,8 @@ enum TokenState {
 impl Report {
     fn usable(&self) -> bool {
         self.store_failed.is_none()
-            && self.secret_stored
+            // A pushed session is usable without the secret (it stayed on the laptop).
+            && (self.secret_stored || self.origin.is_some())
             && matches!(self.token, TokenState::Valid { .. })
             && !matches!(self.check, Some(Err(_)))
     }
@@ -126,6 +129,7 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         secret_stored: false,
         token: TokenState::None,
         pending_rotation: false,
+        origin: None,
         check: None,
         check_failed: None,
         store_failed: None,
@@ -184,6 +188,11 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         }
     }
     r.pending_rotation = matches!(store.get(&entries.pending()), Ok(Some(_)));
+    if !matches!(r.token, TokenState::None) {
+        r.origin = crate::commands::import::load_origin(store.as_ref(), &entries)
+            .ok()
+            .flatten();
+    }
     r
 }
 
@@ -235,6 +244,9 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
             .ui
             .say(format!("    token       expired at {at} IST — log in")),
     }
+    if let Some(o) = &r.origin {
+        ctx.ui.say(format!("    session     {}", o.describe()));
+    }
     match &r.check {
         Some(Ok(m)) => ctx.ui.say(format!("    check       {m}")),
         Some(Err(m)) => ctx.ui.say(format!("    check       FAILED: {m}")),
@@ -249,6 +261,23 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
     }
     ctx.ui
         .say(format!("    redirect    {}", r.meta.redirect_url));
+    match &r.meta.orders {
+        Some(o) => {
+            ctx.ui.say(format!(
+                "    orders      checked {} IST: ipv4 {}, ipv6 {}",
+                format_ist(o.checked_at),
+                o.ipv4.verdict,
+                o.ipv6.verdict
+            ));
+            for f in [&o.ipv4, &o.ipv6] {
+                ctx.ui.say(format!("                {}", f.detail));
+            }
+        }
+        None => ctx.ui.say(format!(
+            "    orders      not checked yet — run `{}`",
+            RunFlags::new(&r.name, ctx.sandbox, ctx.sandbox_url.as_deref()).command("doctor")
+        )),
+    }
 }
 
 fn to_json(ctx: &Ctx<'_>, r: &Report) -> serde_json::Value {
@@ -272,8 +301,10 @@ fn to_json(ctx: &Ctx<'_>, r: &Report) -> serde_json::Value {
         "api_secret_stored": r.secret_stored,
         "token": token,
         "pending_rotation": r.pending_rotation,
+        "origin": r.origin.as_ref().map(|o| json!({"from": o.from, "via": o.via, "at_ist": crate::session::format_ist(o.at), "text": o.describe()})),
         "check": r.check.as_ref().map(|c| match c { Ok(m) => json!({"ok": true, "message": m}), Err(m) => json!({"ok": false, "message": m}) }),
         "redirect_url": r.meta.redirect_url,
+        "orders": r.meta.orders,
         "usable": r.usable(),
     })
 }

@@ -158,10 +158,10 @@ impl KiteError {
                 Fix::text("log in again with ").and_run("login").and("; if that fails too, check that the app's subscription is active on the console's billing page")
             }
             Self::Api { refusal: Refusal::IpNotAllowed { .. }, .. } => {
-                "orders are accepted only from an IP registered on the developer console (Profile → IP Whitelist); register this machine's public IP there".into()
+                Fix::text("orders are accepted only from an IP on the developer account's IP Whitelist: developers.kite.trade → Profile (top right) → IP Whitelist (not the app's page; at most two IPs, one change per week); add the IP Kite named, then check with ").and_run("doctor")
             }
             Self::Api { refusal: Refusal::InsufficientPermission, .. } => {
-                "the app's plan does not include this call; a new login will not help: check the plan on the developer console".into()
+                "the app's plan does not include this call (Personal has no market data); a new login will not help: check the plan and subscription on the developer console's billing page".into()
             }
             Self::Api { refusal: Refusal::UserNotEnabled, .. } => {
                 "log in with the client ID the app was created for, or create an app for this client ID".into()

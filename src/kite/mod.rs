@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod error;
+pub mod probe;
 pub mod wire;
 
 use url::Url;

@@ -56,6 +56,87 @@ impl FakeKite {
     }
 }
 
+/// A Kite that refuses some addresses with the IP rule and answers "no such order"
+/// to the others.
+pub struct FakeReadiness {
+    pub addrs: Vec<std::net::IpAddr>,
+    pub refused: Vec<std::net::IpAddr>,
+    pub down: Vec<std::net::IpAddr>,
+    /// What `/quote` shows; `None` fails it (the plan cannot be told).
+    pub plan: Option<crate::cli::Plan>,
+    pub calls: std::cell::RefCell<Vec<std::net::IpAddr>>,
+}
+
+impl crate::commands::orders_probe::ReadinessPort for FakeReadiness {
+    fn api_addresses(&self) -> Result<Vec<std::net::IpAddr>, String> {
+        Ok(self.addrs.clone())
+    }
+    fn cancel_probe(
+        &self,
+        addr: std::net::IpAddr,
+        _: &Secret,
+        _: &Secret,
+    ) -> Result<(), KiteError> {
+        self.calls.borrow_mut().push(addr);
+        if self.down.contains(&addr) {
+            return Err(KiteError::Connect {
+                host: addr.to_string(),
+                detail: "refused".into(),
+            });
+        }
+        let msg = if self.refused.contains(&addr) {
+            format!(
+                "IP ({addr}) is not allowed to place orders for this app. Update allowed IPs on the Kite developer console."
+            )
+        } else {
+            "Couldn't find that order.".into()
+        };
+        let ty = if self.refused.contains(&addr) {
+            crate::kite::ErrorType::Permission
+        } else {
+            crate::kite::ErrorType::Input
+        };
+        Err(KiteError::api(403, ty, msg))
+    }
+    fn quote_probe(&self, _: &Secret, _: &Secret) -> Result<(), KiteError> {
+        match self.plan {
+            Some(crate::cli::Plan::Connect) => Ok(()),
+            Some(crate::cli::Plan::Personal) => Err(KiteError::api(
+                403,
+                crate::kite::ErrorType::Permission,
+                "Insufficient permission for that call.".into(),
+            )),
+            None => Err(KiteError::api(
+                503,
+                crate::kite::ErrorType::General,
+                "Service unavailable.".into(),
+            )),
+        }
+    }
+    fn source_address(&self, addr: std::net::IpAddr) -> Option<std::net::IpAddr> {
+        Some(addr)
+    }
+    fn public_ip(&self) -> Result<std::net::IpAddr, String> {
+        Err("offline".into())
+    }
+    fn public_ip_service(&self) -> String {
+        "nowhere".into()
+    }
+}
+
+impl FakeReadiness {
+    /// An IPv4-only API host that does not refuse this machine; the plan unknown.
+    pub fn allowed() -> Self {
+        Self {
+            addrs: vec!["203.0.113.7".parse().unwrap()],
+            refused: vec![],
+            down: vec![],
+            plan: None,
+            calls: std::cell::RefCell::default(),
+        }
+    }
+}
+
 /// Kite's envelope error with its exact message.
 pub fn kite_error(status: u16, error_type: &str, message: &str) -> KiteError {
     KiteError::api(
@@ -154,6 +235,7 @@ pub struct Harness {
     pub now: Timestamp,
     /// Where logins catch the redirect (no socket), with the monotonic clock it moves.
     pub redirect: FakeRedirect,
+    pub readiness: FakeReadiness,
 }
 
 impl Harness {
@@ -165,6 +247,7 @@ impl Harness {
             config_dir: tempfile::tempdir().unwrap(),
             now,
             redirect: FakeRedirect::default(),
+            readiness: FakeReadiness::allowed(),
         }
     }
 }
@@ -226,6 +309,7 @@ pub fn with_ctx_on<T>(
             sandbox_control: None,
             read_stdin_line: &read_line,
             self_browser: None,
+            readiness: &h.readiness,
         },
     };
     f(&ctx)

@@ -18,8 +18,8 @@ mod ui;
 pub use browser::RecordingBrowser;
 pub use clock::FixedClock;
 pub use flow::{
-    FakeKite, Harness, MemoryStores, OK_QUERY, kite_browser, kite_error, redirect_url,
-    redirected_url, with_ctx, with_ctx_on,
+    FakeKite, FakeReadiness, Harness, MemoryStores, OK_QUERY, kite_browser, kite_error,
+    redirect_url, redirected_url, with_ctx, with_ctx_on,
 };
 pub use prompt::{Answer, ScriptedPrompter};
 pub use redirect::{FakeRedirect, ManualMonotonic};

@@ -492,6 +492,12 @@ fn login_with_a_valid_token_says_so_and_makes_no_request() {
 fn doctor_passes_in_a_clean_world_and_names_each_problem() {
     let w = World::new();
     let app = w.set_up();
+    // A clean world includes this machine on the account's IP Whitelist (new accounts
+    // have none, and doctor's `orders ipv4` probe fails on that).
+    w.control(
+        &format!("/_sandbox/accounts/{}/ips", w.sandbox.client_id),
+        &serde_json::json!({"ips": ["127.0.0.1"]}),
+    );
     let clean = scratch(&w, "clean-project");
     std::fs::write(
         clean.join("bot.py"),
@@ -515,6 +521,9 @@ fn doctor_passes_in_a_clean_world_and_names_each_problem() {
         "[ok  ] kite console",
         "[ok  ] redirect port",
         "[ok  ] plaintext copies none found (1 files checked)",
+        "[ok  ] orders ipv4      orders from this machine: allowed over IPv4 127.0.0.1",
+        "[skip] orders ipv6",
+        "[ok  ] plan",
         "All checks passed",
     ] {
         assert!(ok.stderr.contains(probe), "{probe}:\n{}", ok.stderr);
@@ -1047,6 +1056,11 @@ fn doctor_removes_probe_entries_that_killed_probes_left_behind() {
 fn doctor_checks_the_profile_not_only_the_machine() {
     let w = World::new();
     w.set_up();
+    // Orders from this machine allowed too (new accounts have no IPs on the whitelist).
+    w.control(
+        &format!("/_sandbox/accounts/{}/ips", w.sandbox.client_id),
+        &serde_json::json!({"ips": ["127.0.0.1"]}),
+    );
     let ok = w.run(&["doctor"], "").expect(0);
     assert!(ok.stderr.contains("[ok  ] credentials"), "{}", ok.stderr);
     assert!(

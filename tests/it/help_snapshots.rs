@@ -6,7 +6,7 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kite-setup");
 
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 15] = [
     "init",
     "login",
     "token",
@@ -17,6 +17,9 @@ const COMMANDS: [&str; 12] = [
     "regenerate",
     "logout",
     "remove",
+    "push",
+    "import",
+    "remote",
     "sandbox",
     "completions",
 ];
@@ -53,6 +56,14 @@ fn every_command_has_its_help() {
         assert!(text.contains(&format!("kite-setup {cmd}")), "{text}");
         insta::assert_snapshot!(format!("help_{cmd}"), text);
     }
+}
+
+/// `remote login` is a subcommand of `remote`: its own snapshot.
+#[test]
+fn remote_login_has_its_help() {
+    let text = help(&["remote", "login"]);
+    assert!(text.contains("kite-setup remote login"), "{text}");
+    insta::assert_snapshot!("help_remote_login", text);
 }
 
 /// The command list above is complete: a new command needs its snapshot.

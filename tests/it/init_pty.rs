@@ -195,7 +195,7 @@ fn the_wizard_in_a_terminal_ends_with_verified_credentials_in_the_keyring() {
     let key = app["api_key"].as_str().expect("api_key").to_string();
     let secret = app["api_secret"].as_str().expect("api_secret").to_string();
 
-    s.expect("Step 4 of 6");
+    s.expect("Step 4 of 7");
     s.expect("api_key");
     s.expect("›");
     s.enter(&key);
@@ -205,7 +205,17 @@ fn the_wizard_in_a_terminal_ends_with_verified_credentials_in_the_keyring() {
     s.wait_echo_off();
     s.enter(&secret);
     s.expect("Verified: Kite logged in");
-    s.expect("Step 6 of 6");
+    s.expect("Step 6 of 7");
+    // The new account has no IPs: the probe is refused, and the wizard offers to
+    // register this machine's loopback on the sandbox's IP Whitelist.
+    s.expect("Step 7 of 7 — Static IP for orders");
+    s.expect("no order is placed or changed");
+    s.expect("orders over IPv4 are refused: no IPs are on the IP Whitelist");
+    s.expect("Where will your bot send orders from?");
+    s.send("\r");
+    s.expect("Register 127.0.0.1");
+    s.send("\r");
+    s.expect("orders from this machine: allowed over IPv4 127.0.0.1");
     s.expect("is ready:");
     s.expect("Next:");
     let code = s.finish();
@@ -272,7 +282,7 @@ fn ctrl_c_at_the_secret_prompt_exits_130_and_changes_nothing() {
     let w = World::new();
     let mut s = Screen::new(spawn_wizard(&w, &["init"]));
     through_step_3(&mut s, &w.sandbox.client_id.clone());
-    s.expect("Step 4 of 6");
+    s.expect("Step 4 of 7");
     s.expect("api_key");
     s.expect("›");
     s.enter("abcd1234efgh5678");
@@ -310,7 +320,7 @@ fn a_bad_value_at_a_prompt_is_explained_and_asked_again() {
     s.send("\r");
     s.expect("Which plan");
     s.send("\r");
-    s.expect("Step 4 of 6");
+    s.expect("Step 4 of 7");
     s.expect("api_key");
     s.expect("›");
     s.enter("\"abcd1234efgh5678\"");
@@ -346,7 +356,7 @@ fn a_wrong_secret_is_diagnosed_and_only_the_secret_is_asked_again() {
     );
     let key = app["api_key"].as_str().expect("api_key").to_string();
     let secret = app["api_secret"].as_str().expect("api_secret").to_string();
-    s.expect("Step 4 of 6");
+    s.expect("Step 4 of 7");
     s.expect("api_key");
     s.expect("›");
     s.enter(&key);
@@ -364,6 +374,10 @@ fn a_wrong_secret_is_diagnosed_and_only_the_secret_is_asked_again() {
     s.wait_echo_off();
     s.enter(&secret);
     s.expect("Verified: Kite logged in");
+    // The static IP step: the bot runs elsewhere (the second choice).
+    s.expect("Where will your bot send orders from?");
+    s.send("\x1b[B\r");
+    s.expect("install kite-setup and run");
     s.expect("Next:");
     assert_eq!(s.finish(), 0, "{}", s.plain());
     let stored: serde_json::Value =

@@ -7,10 +7,12 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use kite_setup::cli::InitArgs;
+use kite_setup::cli::{InitArgs, Plan};
 use kite_setup::prompt::{PromptError, Prompter, Validator};
 use kite_setup::secret::Secret;
-use kite_setup::testkit::{Answer, Capture, Harness, OK_QUERY, ScriptedPrompter, kite_browser};
+use kite_setup::testkit::{
+    Answer, Capture, FakeReadiness, Harness, OK_QUERY, ScriptedPrompter, kite_browser,
+};
 use kite_setup::ui::Ui;
 
 const CLIENT_ID: &str = "AB1234";
@@ -82,7 +84,13 @@ fn normalize_nonce(text: &str) -> String {
 #[test]
 fn the_wizard_transcript() {
     // 10:00 IST, the testkit's fixed time.
-    let h = Harness::new(CLIENT_ID);
+    let mut h = Harness::new(CLIENT_ID);
+    // Kite's answers to the order and plan probes: this machine's IPv4 address is on the
+    // IP Whitelist, the API host has no IPv6 address, and the app is on Personal.
+    h.readiness = FakeReadiness {
+        plan: Some(Plan::Personal),
+        ..FakeReadiness::allowed()
+    };
     // init searches 5123-5322 for a free port; the test says which one is free. Nothing
     // binds it: the login goes through the harness's fake redirect.
     let port = 5322;

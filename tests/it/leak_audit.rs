@@ -384,6 +384,12 @@ fn no_secret_leaks_in_any_scenario() {
             2,
         ),
     ];
+    // This machine on the account's IP Whitelist: doctor's order probe passes (exit 0),
+    // and its output is audited like the rest.
+    a.world.control(
+        &format!("/_sandbox/accounts/{}/ips", a.world.sandbox.client_id),
+        &serde_json::json!({"ips": ["127.0.0.1"]}),
+    );
     for (name, argv, allowed, code) in daily {
         let stdin = if name.contains("paste") {
             "http://127.0.0.1:1/nope?request_token=abc\n"

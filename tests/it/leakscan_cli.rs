@@ -176,6 +176,12 @@ fn doctor_finds_copies_in_files_binaries_sqlite_checkpoints_and_git_history() {
     git(&clean, &["init", "-q"]);
     commit(&clean, "bot.py", "import os\n", "one");
     commit(&clean, "bot.py", "import os, sys\n", "two");
+    // Orders from this machine allowed too (new accounts have no IPs on the whitelist), so
+    // the whole doctor passes.
+    w.control(
+        &format!("/_sandbox/accounts/{}/ips", w.sandbox.client_id),
+        &serde_json::json!({"ips": ["127.0.0.1"]}),
+    );
     let mut cmd = w.command(&["doctor"]);
     cmd.current_dir(&clean).env("HOME", &clean_home);
     let ok = run_command(cmd, "").expect(0);

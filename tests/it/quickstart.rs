@@ -114,6 +114,8 @@ fn run_wizard(m: &Machine) -> String {
         "play the browser's part",
         "Your Zerodha client ID",
         "Which plan",
+        "Where will your bot send orders from?",
+        "Register 127.0.0.1",
     ] {
         expect(&mut pty, question, &mut seen);
         pty.send("\r").expect("type into the PTY");

@@ -274,8 +274,11 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
     );
     assert!(browser.screenshot(&callback_png) > 0);
 
-    // Steps 5-6 in the terminal: verified, stored, exit 0.
+    // Steps 5-7 in the terminal: verified, stored, the static IP step (the new account
+    // has no IPs; the bot is said to run elsewhere), exit 0.
     t.expect("Verified: Kite logged in", "verified");
+    t.expect("Where will your bot send orders from?", "static IP step");
+    t.send("\x1b[B\r");
     t.expect("Profile default (sandbox) is ready", "summary");
     t.expect(Eof, "the wizard ends");
     let status = t.s.get_process().wait().expect("wait");

@@ -6,10 +6,14 @@ Usage: conformance.py '<banner json>' (the sandbox's --json banner line; it must
 exits 2. Run by tests/it/sdk_conformance.rs.
 """
 
+import base64
 import datetime
+import hashlib
+import hmac
 import http.client
 import json
 import os
+import struct
 import sys
 import time
 import traceback
@@ -32,6 +36,7 @@ except ImportError as e:
 BAD_KEY = "Incorrect `api_key` or `access_token`."
 TOKEN_INVALID = "Token is invalid or has expired."
 BAD_CHECKSUM = "Invalid `checksum`."
+NOT_ENABLED = "The user is not enabled for the app."
 NO_IPS = "No IPs configured for this app. Add allowed IPs on the Kite developer console."
 MARKET_PROTECTION = ("Market orders without market protection are not allowed via API. "
                      "Please set market protection or use a Limit order.")
@@ -93,6 +98,25 @@ def control(path, body=None):
     if status != 200:
         raise RuntimeError(f"control {path} answered {status}: {data!r}")
     return json.loads(data)
+
+
+def post_form(path, fields):
+    """A form POST as a browser sends it, redirects not followed."""
+    conn = http.client.HTTPConnection(ROOT.hostname, ROOT.port, timeout=10)
+    conn.request("POST", path, body=urllib.parse.urlencode(fields),
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    out = (resp.status, dict(resp.getheaders()), resp.read())
+    conn.close()
+    return out
+
+
+def totp_now(secret_b32):
+    """The current RFC 6238 code (SHA-1, 6 digits, 30 s), as an authenticator app shows it."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1000000)
 
 
 def set_clock(offset):
@@ -213,6 +237,72 @@ def orders_checks(api_key, access_token):
     time.sleep(1.1)
     check("orders: room again a second later", len(limit_order(kite)) == 19)
     control(ips_path, {"ips": []})
+
+
+def token_from(location, state):
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    if query.get("status") != "success" or query.get("state") != state:
+        raise RuntimeError(f"login redirect was {location!r}")
+    return query["request_token"]
+
+
+def family_checks():
+    """One app, several client IDs: each listed one logs in and gets its own session; one
+    not on the list is refused at the login step, before any request token."""
+    owner = BANNER["client_id"]
+    app = control("apps", {"client_id": owner, "redirect_url": "http://127.0.0.1:5997/cb",
+                           "name": "Family app"})
+    api_key, api_secret = app["api_key"], app["api_secret"]
+    spouse, stranger = control("accounts"), control("accounts")
+    listed = control(f"apps/{api_key}/clients", {"client_ids": [owner, spouse["client_id"]]})
+    check("family: the app's client IDs, its own first",
+          listed == {"api_key": api_key, "client_ids": [owner, spouse["client_id"]]}, listed)
+    views = {a["api_key"]: a for a in json.loads(raw("GET", "/_sandbox/state")[2])["apps"]}
+    check("family: the list shows in the state",
+          views[api_key]["client_ids"] == [owner, spouse["client_id"]], views[api_key])
+
+    # The owner through the auto-approving login page, the spouse through the approve
+    # shortcut (as a browser would, logged in as the spouse): two sessions, one app.
+    k_owner = new_kite(api_key)
+    owner_session = k_owner.generate_session(login(k_owner, "fam1"), api_secret=api_secret)
+    k_spouse = new_kite(api_key)
+    url = k_spouse.login_url() + "&redirect_params=" + urllib.parse.quote("state=fam2")
+    to = control("approve", {"login_url": url, "client_id": spouse["client_id"]})
+    spouse_session = k_spouse.generate_session(token_from(to["redirect_url"], "fam2"),
+                                               api_secret=api_secret)
+    check("family: the spouse's session is the spouse's",
+          spouse_session["user_id"] == spouse["client_id"], spouse_session.get("user_id"))
+    check("family: two access tokens",
+          owner_session["access_token"] != spouse_session["access_token"])
+    check("family: profile() for the owner", k_owner.profile()["user_id"] == owner)
+    check("family: profile() for the spouse", k_spouse.profile()["user_id"] == spouse["client_id"])
+
+    # The spouse again, as a person fills the login page (authorised once already).
+    status, headers, _ = post_form("/connect/login", {
+        "api_key": api_key, "redirect_params": "state=fam3", "client_id": spouse["client_id"],
+        "password": spouse["password"], "totp": totp_now(spouse["totp_secret"])})
+    k_again = new_kite(api_key)
+    again = k_again.generate_session(token_from(headers.get("Location", ""), "fam3"),
+                                     api_secret=api_secret) if status == 302 else {}
+    check("family: the spouse through the login form", again.get("user_id") == spouse["client_id"],
+          (status, again.get("user_id")))
+    check("family: the owner's session still works", k_owner.profile()["user_id"] == owner)
+
+    # A client ID not on the list: Kite's refusal at the login step, no request token.
+    before = json.loads(raw("GET", "/_sandbox/state")[2])["live_request_tokens"]
+    status, headers, body = post_form("/connect/login", {
+        "api_key": api_key, "client_id": stranger["client_id"], "password": stranger["password"],
+        "totp": totp_now(stranger["totp_secret"])})
+    check("family: a client ID not on the list is refused",
+          (status, {k.lower(): v for k, v in headers.items()}.get("content-type"), json.loads(body)) ==
+          (400, "application/json", {"status": "error", "message": NOT_ENABLED, "data": None,
+                                     "error_type": "InputException"}), (status, body))
+    status, _, body = raw("POST", "/_sandbox/approve",
+                          {"login_url": url, "client_id": stranger["client_id"]})
+    check("family: the approve shortcut refuses it too",
+          status == 400 and json.loads(body)["message"] == NOT_ENABLED, (status, body))
+    after = json.loads(raw("GET", "/_sandbox/state")[2])["live_request_tokens"]
+    check("family: no request token for the refused login", after == before, (before, after))
 
 
 def main():
@@ -358,6 +448,7 @@ def main():
                  lambda: k7._post("api.token", params={"api_key": api_key, "request_token": "x"}))
 
     orders_checks(api_key, k7.access_token)
+    family_checks()
 
     # Market data follows the plan: Personal is refused, Connect gets quotes.
     expect_error("quote on a Personal app", ex.PermissionException,

@@ -1,13 +1,14 @@
 //! The developer console (docs/sandbox.md "Console") as plain HTML: login with TOTP, the app list
 //! with plan and subscription, billing (renew a lapsed subscription), the create-app
-//! form, and the credentials page that shows a secret once and regenerates it.
+//! form, and the app page: the secret shown once and regenerated, the client IDs the app
+//! is enabled for (added and removed), and the redirect and postback URLs (edited).
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
 use url::{Host, Url};
 
-use super::html::{error_line, esc, input, page};
+use super::html::{error_line, esc, hidden, input, page};
 use super::http::{Reply, Req};
 use super::state::{self, App};
 use super::{Shared, lock};
@@ -47,7 +48,15 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
                 ("GET", []) => list(shared, &user),
                 ("GET", ["new"]) => new_form(&user, &HashMap::new(), &[]),
                 ("POST", ["new"]) => create(shared, &user, req),
-                ("GET", [key]) => with_app(shared, &user, key, |a| app_page(shared, a)),
+                ("GET", [key]) => with_app(shared, &user, key, |a| {
+                    app_page(shared, a, &AppForm::default())
+                }),
+                ("POST", [key, "clients"]) => {
+                    with_app(shared, &user, key, |a| edit_clients(shared, a, req))
+                }
+                ("POST", [key, "urls"]) => {
+                    with_app(shared, &user, key, |a| edit_urls(shared, a, req))
+                }
                 ("POST", [key, "regenerate"]) => with_app(shared, &user, key, |a| {
                     shared.mutate(|s, _| s.regenerate_secret(&a.api_key));
                     Reply::redirect(303, &format!("/console/apps/{}", a.api_key))
@@ -130,7 +139,7 @@ fn logout(shared: &Shared, req: &Req) -> Reply {
 }
 
 fn visible(app: &App, user: &str) -> bool {
-    app.owner == user || app.created_by == user
+    app.owner() == user || app.created_by == user
 }
 
 /// Runs `f` on the user's app `key`, or answers 404.
@@ -166,7 +175,7 @@ fn list(shared: &Shared, user: &str) -> Reply {
                  <td><a href=\"/console/apps/{k}/billing\">Billing</a></td></tr>",
             k = esc(&a.api_key),
             n = esc(&a.name),
-            o = esc(&a.owner),
+            o = esc(&a.client_ids.join(", ")),
             p = esc(a.plan.as_str()),
             s = subscription_text(a),
         );
@@ -257,6 +266,25 @@ pub fn check_redirect_url(text: &str) -> Result<(), String> {
     }
 }
 
+/// The create-app form's wording for a client ID no account has.
+fn unknown_client(client_id: &str) -> String {
+    format!("Zerodha Client ID: {client_id:?} is not a known client ID.")
+}
+
+/// The create-app rules for the redirect URL and the optional postback URL.
+fn check_urls(redirect_url: &str, postback_url: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if let Err(e) = check_redirect_url(redirect_url) {
+        errors.push(format!("Redirect URL: {e}."));
+    }
+    if !postback_url.is_empty()
+        && let Err(e) = check_redirect_url(postback_url)
+    {
+        errors.push(format!("Postback URL: {e}."));
+    }
+    errors
+}
+
 fn create(shared: &Shared, user: &str, req: &Req) -> Reply {
     let f = req.form();
     let v = |k: &str| f.get(k).map_or("", |s| s.trim());
@@ -267,18 +295,9 @@ fn create(shared: &Shared, user: &str, req: &Req) -> Reply {
     }
     let client_id = v("client_id").to_ascii_uppercase();
     if shared.read(|s, _| s.account(&client_id).is_none()) {
-        errors.push(format!(
-            "Zerodha Client ID: {client_id:?} is not a known client ID."
-        ));
+        errors.push(unknown_client(&client_id));
     }
-    if let Err(e) = check_redirect_url(v("redirect_url")) {
-        errors.push(format!("Redirect URL: {e}."));
-    }
-    if !v("postback_url").is_empty()
-        && let Err(e) = check_redirect_url(v("postback_url"))
-    {
-        errors.push(format!("Postback URL: {e}."));
-    }
+    errors.extend(check_urls(v("redirect_url"), v("postback_url")));
     let plan = Plan::parse(v("plan"));
     if plan.is_none() {
         errors.push("Plan: choose Personal or Connect.".to_string());
@@ -303,8 +322,145 @@ fn create(shared: &Shared, user: &str, req: &Req) -> Reply {
     Reply::redirect(303, &format!("/console/apps/{key}"))
 }
 
-/// The credentials page: the secret appears once, then only "regenerate".
-fn app_page(shared: &Shared, app: &App) -> Reply {
+/// What an app page shows besides the app: refusals of the last edit, and the values the
+/// user typed into the URL form (kept so a slip is fixed, not retyped).
+#[derive(Default)]
+struct AppForm {
+    errors: Vec<String>,
+    client_id: String,
+    urls: Option<(String, String)>,
+}
+
+/// `POST /console/apps/{key}/clients` with `action=add|remove` and `client_id`: one client
+/// ID more or less for the app. The one it was created for stays (docs/sandbox.md).
+fn edit_clients(shared: &Shared, app: &App, req: &Req) -> Reply {
+    let f = req.form();
+    let client_id = f
+        .get("client_id")
+        .map(|c| c.trim().to_ascii_uppercase())
+        .unwrap_or_default();
+    let refuse = |error: String| {
+        let form = AppForm {
+            errors: vec![error],
+            client_id: client_id.clone(),
+            urls: None,
+        };
+        app_page(shared, app, &form)
+    };
+    let mut ids = app.client_ids.clone();
+    match f.get("action").map(String::as_str) {
+        Some("add") => {
+            if ids.contains(&client_id) {
+                return refuse(format!(
+                    "Zerodha Client ID: {client_id:?} is already enabled for this app."
+                ));
+            }
+            ids.push(client_id.clone());
+        }
+        Some("remove") => {
+            if client_id == app.owner() {
+                return refuse(format!(
+                    "Zerodha Client ID: {client_id:?} created this app and cannot be removed."
+                ));
+            }
+            if !ids.contains(&client_id) {
+                return refuse(format!(
+                    "Zerodha Client ID: {client_id:?} is not enabled for this app."
+                ));
+            }
+            ids.retain(|c| *c != client_id);
+        }
+        _ => return refuse("Choose add or remove.".to_string()),
+    }
+    match shared.mutate(|s, _| s.set_client_ids(&app.api_key, &ids)) {
+        Ok(_) => Reply::redirect(303, &format!("/console/apps/{}", app.api_key)),
+        Err(state::ClientsError::TooMany) => refuse(format!(
+            "Zerodha Client ID: an app is enabled for at most {} client IDs.",
+            state::MAX_CLIENT_IDS
+        )),
+        Err(_) => refuse(unknown_client(&client_id)),
+    }
+}
+
+/// `POST /console/apps/{key}/urls`: new redirect and postback URLs, with the create-app
+/// form's rules; a refusal changes neither.
+fn edit_urls(shared: &Shared, app: &App, req: &Req) -> Reply {
+    let f = req.form();
+    let v = |k: &str| f.get(k).map_or("", |s| s.trim());
+    let (redirect_url, postback_url) = (v("redirect_url"), v("postback_url"));
+    let errors = check_urls(redirect_url, postback_url);
+    if !errors.is_empty() {
+        let form = AppForm {
+            errors,
+            client_id: String::new(),
+            urls: Some((redirect_url.to_string(), postback_url.to_string())),
+        };
+        return app_page(shared, app, &form);
+    }
+    shared.mutate(|s, _| {
+        if let Some(a) = s.app_mut(&app.api_key) {
+            a.redirect_url = redirect_url.to_string();
+            a.postback_url = postback_url.to_string();
+        }
+    });
+    Reply::redirect(303, &format!("/console/apps/{}", app.api_key))
+}
+
+/// The client IDs the app is enabled for, each but the first with a remove button, and
+/// the form that adds one.
+fn clients_section(app: &App, typed: &str) -> String {
+    let k = esc(&app.api_key);
+    let mut rows = String::new();
+    for (i, c) in app.client_ids.iter().enumerate() {
+        let action = if i == 0 {
+            "created the app".to_string()
+        } else {
+            format!(
+                "<form method=\"post\" action=\"/console/apps/{k}/clients\">{a}{c}\
+                 <button type=\"submit\" id=\"remove-{id}\">Remove</button></form>",
+                a = hidden("action", "remove"),
+                c = hidden("client_id", c),
+                id = esc(c),
+            )
+        };
+        let _ = write!(
+            rows,
+            "<tr><td><code class=\"client_id\">{}</code></td><td>{action}</td></tr>",
+            esc(c)
+        );
+    }
+    format!(
+        "<h2>Client IDs</h2>\
+         <p class=\"note\">Who may log in to this app: your own client ID and your immediate \
+         family's (spouse, dependent children, dependent parents).</p>\
+         <table id=\"client_ids\">{rows}</table>\
+         <form method=\"post\" action=\"/console/apps/{k}/clients\">{a}{cid}\
+         <button type=\"submit\" id=\"add_client\">Add client ID</button></form>",
+        a = hidden("action", "add"),
+        cid = input("Zerodha Client ID", "client_id", "text", typed),
+    )
+}
+
+/// The form that edits the redirect and postback URLs.
+fn urls_section(app: &App, typed: Option<&(String, String)>) -> String {
+    let (r, pb) = typed.map_or(
+        (app.redirect_url.as_str(), app.postback_url.as_str()),
+        |(r, p)| (r.as_str(), p.as_str()),
+    );
+    format!(
+        "<h2>URLs</h2><form method=\"post\" action=\"/console/apps/{k}/urls\">{r}{pb}\
+         <button type=\"submit\" id=\"save_urls\">Save URLs</button></form>\
+         <p class=\"note\">The redirect URL must be https, except http://127.0.0.1 or \
+         http://localhost for testing.</p>",
+        k = esc(&app.api_key),
+        r = input("Redirect URL", "redirect_url", "text", r),
+        pb = input("Postback URL (optional)", "postback_url", "text", pb),
+    )
+}
+
+/// The app page: the secret appears once, then only "regenerate"; the client IDs and the
+/// URLs can be edited.
+fn app_page(shared: &Shared, app: &App, form: &AppForm) -> Reply {
     let show_secret = !app.secret_shown;
     if show_secret {
         shared.mutate(|s, _| {
@@ -321,11 +477,20 @@ fn app_page(shared: &Shared, app: &App) -> Reply {
     } else {
         "<span id=\"api_secret_hidden\">hidden — regenerate to see a new one</span>".to_string()
     };
+    let errs: String = form.errors.iter().fold(String::new(), |mut out, e| {
+        let _ = write!(out, "<li>{}</li>", esc(e));
+        out
+    });
+    let errs = if errs.is_empty() {
+        String::new()
+    } else {
+        format!("<ul class=\"error\" id=\"errors\">{errs}</ul>")
+    };
     let body = format!(
-        "<table>\
+        "{errs}<table>\
          <tr><th>api_key</th><td><code id=\"api_key\">{k}</code></td></tr>\
          <tr><th>api_secret</th><td>{secret}</td></tr>\
-         <tr><th>Zerodha Client ID</th><td>{o}</td></tr>\
+         <tr><th>Zerodha Client IDs</th><td>{o}</td></tr>\
          <tr><th>Redirect URL</th><td><code id=\"redirect_url\">{r}</code></td></tr>\
          <tr><th>Postback URL</th><td>{pb}</td></tr>\
          <tr><th>Plan</th><td>{p}</td></tr>\
@@ -334,15 +499,19 @@ fn app_page(shared: &Shared, app: &App) -> Reply {
          <form method=\"post\" action=\"/console/apps/{k}/regenerate\">\
          <button type=\"submit\" id=\"regenerate\">Regenerate secret</button></form>\
          <p class=\"note\">A new secret does not end sessions already logged in.</p>\
+         {clients}{urls}\
          <p><a href=\"/console/apps\">All apps</a></p>",
         k = esc(&app.api_key),
-        o = esc(&app.owner),
+        o = esc(&app.client_ids.join(", ")),
+        clients = clients_section(app, &form.client_id),
+        urls = urls_section(app, form.urls.as_ref()),
         r = esc(&app.redirect_url),
         pb = esc(&app.postback_url),
         p = esc(app.plan.as_str()),
         s = subscription_text(app),
     );
-    Reply::html(200, page(&app.name, &body))
+    let status = if form.errors.is_empty() { 200 } else { 400 };
+    Reply::html(status, page(&app.name, &body))
 }
 
 fn billing_page(app: &App) -> Reply {

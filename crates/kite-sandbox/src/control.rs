@@ -4,9 +4,9 @@
 //! kite-wire's, shared with kite-setup's client.
 
 use kite_wire::control::{
-    AccountCreated, AppCreated, Approve, Approved, ClockView, Fault, FaultAdded, FaultsCleared,
-    IpsSet, NewAccount, NewApp, SecretRegenerated, SetClock, SetIps, SetSubscription,
-    SubscriptionSet,
+    AccountCreated, AppCreated, Approve, Approved, ClientsSet, ClockView, Fault, FaultAdded,
+    FaultsCleared, IpsSet, NewAccount, NewApp, PeerView, SecretRegenerated, SetClients, SetClock,
+    SetIps, SetSubscription, SubscriptionSet,
 };
 use kite_wire::{ErrorType, Plan};
 use serde::Serialize;
@@ -23,6 +23,10 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
     let result = match (req.method.as_str(), &parts[1..]) {
         ("GET", ["state"]) => Ok(json(&shared.read(super::state::State::public_view))),
         ("GET", ["clock"]) => Ok(json(&clock_view(shared))),
+        ("GET", ["peer"]) => req
+            .peer
+            .map(|ip| json(&PeerView { ip }))
+            .ok_or_else(|| "the peer address is unknown".to_string()),
         ("POST", ["clock"]) => req.json().and_then(|b| set_clock(shared, &b)),
         ("POST", ["accounts"]) => req.json::<NewAccount>().map(|_| json(&new_account(shared))),
         ("POST", ["accounts", client_id, "ips"]) => {
@@ -38,13 +42,14 @@ pub fn handle(shared: &Shared, req: &Req) -> Reply {
         ("POST", ["apps", key, "subscription"]) => {
             req.json().and_then(|b| set_subscription(shared, key, &b))
         }
+        ("POST", ["apps", key, "clients"]) => req.json().and_then(|b| set_clients(shared, key, &b)),
         ("POST", ["faults"]) => req.json().and_then(|b| add_fault(shared, b)),
         ("DELETE", ["faults"]) => {
             let cleared = shared.mutate(|s, _| std::mem::take(&mut s.faults).len());
             Ok(json(&FaultsCleared { cleared }))
         }
         ("POST", ["approve"]) => req.json::<Approve>().and_then(|b| {
-            let redirect_url = super::login::approve(shared, &b.login_url)?;
+            let redirect_url = super::login::approve(shared, &b.login_url, b.client_id.as_deref())?;
             Ok(json(&Approved { redirect_url }))
         }),
         _ => return Reply::not_found(),
@@ -142,6 +147,30 @@ fn set_subscription(
     } else {
         Err(format!("no app has the api_key {key:?}"))
     }
+}
+
+fn set_clients(shared: &Shared, key: &str, b: &SetClients) -> Result<serde_json::Value, String> {
+    use super::state::{ClientsError, MAX_CLIENT_IDS};
+    // Positions, never values: a control API message does not quote the body.
+    let client_ids = shared
+        .mutate(|s, _| s.set_client_ids(key, &b.client_ids))
+        .map_err(|e| match e {
+            ClientsError::UnknownApp => format!("no app has the api_key {key:?}"),
+            ClientsError::OwnerMissing => {
+                "client_ids must keep the app's own client ID (it cannot be removed)".into()
+            }
+            ClientsError::UnknownClient(i) => {
+                format!("client_ids entry {} is not a known client ID", i + 1)
+            }
+            ClientsError::Duplicate(i) => {
+                format!("client_ids entry {} repeats an earlier one", i + 1)
+            }
+            ClientsError::TooMany => format!("client_ids holds at most {MAX_CLIENT_IDS}"),
+        })?;
+    Ok(json(&ClientsSet {
+        api_key: key.to_string(),
+        client_ids,
+    }))
 }
 
 fn add_fault(shared: &Shared, mut fault: Fault) -> Result<serde_json::Value, String> {

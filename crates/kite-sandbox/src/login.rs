@@ -59,7 +59,7 @@ fn start(shared: &Shared, req: &Req) -> Reply {
         .cloned()
         .unwrap_or_default();
     if shared.auto_approve {
-        return success(shared, &app, &app.owner, &params);
+        return success(shared, &app, app.owner(), &params);
     }
     form(shared, &app, &params, "", None)
 }
@@ -117,8 +117,8 @@ fn submit(shared: &Shared, req: &Req) -> Reply {
             Some("Invalid client ID, password or TOTP code."),
         );
     }
-    if client_id != app.owner {
-        return Reply::error(400, &ErrorType::Input, MSG_NOT_ENABLED);
+    if !app.enabled_for(&client_id) {
+        return not_enabled();
     }
     if shared.read(|s, _| s.is_authorised(&client_id, &app.api_key)) {
         return success(shared, &app, &client_id, &params);
@@ -148,6 +148,12 @@ fn submit(shared: &Shared, req: &Req) -> Reply {
     Reply::html(200, page(&format!("Authorize {}", app.name), &body))
 }
 
+/// Kite's answer to a login by a client ID the app is not enabled for, at the login step:
+/// before any authorisation or request token.
+fn not_enabled() -> Reply {
+    Reply::error(400, &ErrorType::Input, MSG_NOT_ENABLED)
+}
+
 /// `POST /connect/authorize`: the one-time authorisation, given or refused.
 fn authorize(shared: &Shared, req: &Req) -> Reply {
     let f = req.form();
@@ -168,6 +174,10 @@ fn authorize(shared: &Shared, req: &Req) -> Reply {
     let Some(app) = find_app(shared, Some(&t.api_key)) else {
         return unknown_app();
     };
+    // Taken off the app's list while the authorisation page was open.
+    if !app.enabled_for(&t.client_id) {
+        return not_enabled();
+    }
     if f.get("action").map(String::as_str) == Some("authorize") {
         shared.mutate(|s, _| s.authorise(&t.client_id, &t.api_key));
         success(shared, &app, &t.client_id, &t.redirect_params)
@@ -182,15 +192,31 @@ fn success(shared: &Shared, app: &App, client_id: &str, params: &str) -> Reply {
     Reply::redirect(302, &success_url(shared, app, client_id, params))
 }
 
-/// `POST /_sandbox/approve {"login_url"}`: what `/connect/login` would redirect to if
-/// the app's owner logged in and authorised it. Lets kite-setup play the browser's part
-/// on a headless machine without typing the demo password anywhere.
-pub fn approve(shared: &Shared, login_url: &str) -> Result<String, String> {
+/// `POST /_sandbox/approve {"login_url", "client_id"?}`: what `/connect/login` would
+/// redirect to if the app's owner (or `client_id`) logged in and authorised it. Lets
+/// kite-setup play the browser's part on a headless machine without typing the demo
+/// password anywhere. A client ID the app is not enabled for gets the login page's
+/// message.
+pub fn approve(
+    shared: &Shared,
+    login_url: &str,
+    client_id: Option<&str>,
+) -> Result<String, String> {
     let url = Url::parse(login_url).map_err(|_| "login_url is not a URL".to_string())?;
     let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     let app = find_app(shared, query.get("api_key")).ok_or("no app has that api_key")?;
     let params = query.get("redirect_params").cloned().unwrap_or_default();
-    Ok(success_url(shared, &app, &app.owner, &params))
+    let client_id = client_id.map_or_else(
+        || app.owner().to_string(),
+        |c| c.trim().to_ascii_uppercase(),
+    );
+    if shared.read(|s, _| s.account(&client_id).is_none()) {
+        return Err("client_id is not a known account".into());
+    }
+    if !app.enabled_for(&client_id) {
+        return Err(MSG_NOT_ENABLED.into());
+    }
+    Ok(success_url(shared, &app, &client_id, &params))
 }
 
 fn success_url(shared: &Shared, app: &App, client_id: &str, params: &str) -> String {

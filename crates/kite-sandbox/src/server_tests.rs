@@ -410,3 +410,308 @@ fn one_sandbox_on_both_loopbacks_tells_the_families_apart() {
         "{v6}"
     );
 }
+
+#[test]
+fn the_peer_endpoint_echoes_the_tcp_peer_address() {
+    let sb = sandbox();
+    let (status, body) = call(
+        &sb,
+        "GET",
+        kite_wire::control::path::PEER,
+        "",
+        Duration::from_secs(10),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: kite_wire::control::PeerView = serde_json::from_str(&body).unwrap();
+    assert_eq!(v.ip, std::net::IpAddr::from([127, 0, 0, 1]));
+}
+
+/// Where an approve for `client_id` (None: the owner) of the demo app sends the browser,
+/// or the refusal.
+fn approve_as(sb: &SandboxHandle, client_id: Option<&str>) -> (u16, String) {
+    let body = serde_json::to_string(&kite_wire::control::Approve {
+        login_url: format!("{}?v=3&api_key={}", sb.login_url(), sb.demo.api_key),
+        client_id: client_id.map(str::to_string),
+    })
+    .unwrap();
+    call(
+        sb,
+        "POST",
+        "/_sandbox/approve",
+        &body,
+        Duration::from_secs(10),
+    )
+}
+
+#[test]
+fn an_app_serves_the_client_ids_on_its_list_and_refuses_the_rest() {
+    use kite_wire::control::{AccountCreated, ClientsSet};
+    let now: Timestamp = "2026-12-01T04:00:00Z".parse().unwrap();
+    let sb = start(SandboxOptions::default(), Arc::new(Frozen(now))).unwrap();
+    sb.quiet();
+    let t = Duration::from_secs(10);
+    let account = || -> AccountCreated {
+        serde_json::from_str(&call(&sb, "POST", "/_sandbox/accounts", "{}", t).1).unwrap()
+    };
+    let (spouse, stranger) = (account(), account());
+    let owner = sb.demo.client_id.clone();
+    let clients = kite_wire::control::path::clients(&sb.demo.api_key);
+    let set = |ids: &[&str]| {
+        let body = serde_json::to_string(&kite_wire::control::SetClients {
+            client_ids: ids.iter().map(|c| (*c).to_string()).collect(),
+        })
+        .unwrap();
+        call(&sb, "POST", &clients, &body, t)
+    };
+
+    // Refusals change nothing and never quote the body.
+    let lower = spouse.client_id.to_lowercase();
+    for (ids, says) in [
+        (vec![lower.as_str()], "cannot be removed"),
+        (
+            vec![owner.as_str(), "ZZ0000"],
+            "entry 2 is not a known client ID",
+        ),
+        (
+            vec![owner.as_str(), &spouse.client_id, &lower],
+            "entry 3 repeats",
+        ),
+        (vec![], "cannot be removed"),
+    ] {
+        let (status, body) = set(&ids);
+        assert_eq!(status, 400, "{ids:?}: {body}");
+        assert!(
+            body.contains("InputException") && body.contains(says),
+            "{body}"
+        );
+        assert!(
+            !body.contains("ZZ0000") && !body.contains(&spouse.client_id),
+            "{body}"
+        );
+    }
+    let state = || -> StateView {
+        serde_json::from_str(&call(&sb, "GET", "/_sandbox/state", "", t).1).unwrap()
+    };
+    assert_eq!(state().apps[0].client_ids, vec![owner.clone()]);
+
+    // The list is replaced, the owner kept first wherever it was given, case folded.
+    let (status, body) = set(&[&lower, &owner]);
+    assert_eq!(status, 200, "{body}");
+    let got: ClientsSet = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        got.client_ids,
+        vec![owner.clone(), spouse.client_id.clone()]
+    );
+    assert_eq!(state().apps[0].client_ids, got.client_ids);
+    assert_eq!(state().apps[0].owner, owner);
+
+    // The login page: the spouse reaches the authorisation page, the stranger gets Kite's
+    // refusal at the login step, and no request token is issued for it.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let submit = |a: &AccountCreated| {
+        let code = state::totp_now(&a.totp_secret, now).unwrap();
+        let body = format!(
+            "api_key={}&client_id={}&password={}&totp={code}",
+            sb.demo.api_key,
+            a.client_id,
+            a.password.expose()
+        );
+        request_full(&sb, "POST", "/connect/login", &form, &body, t)
+    };
+    let (status, _, page) = submit(&spouse);
+    assert_eq!(status, 200);
+    assert!(page.contains("Authorize Demo app"), "{page}");
+    let (status, head, body) = submit(&stranger);
+    assert_eq!(status, 400);
+    assert!(head.contains("application/json"), "{head}");
+    assert_eq!(
+        body,
+        r#"{"status":"error","message":"The user is not enabled for the app.","data":null,"error_type":"InputException"}"#
+    );
+    assert_eq!(state().live_request_tokens, 0);
+
+    // The approve shortcut follows the same list.
+    let (status, body) = approve_as(&sb, Some(&stranger.client_id));
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("The user is not enabled for the app."),
+        "{body}"
+    );
+    let (status, body) = approve_as(&sb, Some("ZZ0000"));
+    assert_eq!(status, 400);
+    assert!(body.contains("not a known account"), "{body}");
+    assert_eq!(state().live_request_tokens, 0);
+    let (status, body) = approve_as(&sb, Some(&lower));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("request_token="), "{body}");
+    assert_eq!(state().live_request_tokens, 1);
+
+    // Taken off the list while the authorisation page is open: refused at "Authorize".
+    let ticket = page
+        .split("name=\"ticket\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(set(&[&owner]).0, 200);
+    let (status, body) = request(
+        &sb,
+        "POST",
+        "/connect/authorize",
+        &form,
+        &format!("ticket={ticket}&action=authorize"),
+        t,
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("The user is not enabled for the app."),
+        "{body}"
+    );
+    assert_eq!(
+        state().live_request_tokens,
+        1,
+        "no token for the removed client ID"
+    );
+    let (status, body) = approve_as(&sb, None);
+    assert_eq!(status, 200, "the owner logs in as before: {body}");
+}
+
+#[test]
+fn the_console_app_page_edits_client_ids_and_urls() {
+    use kite_wire::control::AccountCreated;
+    let now: Timestamp = "2026-12-01T04:00:00Z".parse().unwrap();
+    let sb = start(SandboxOptions::default(), Arc::new(Frozen(now))).unwrap();
+    sb.quiet();
+    let t = Duration::from_secs(10);
+    let spouse: AccountCreated =
+        serde_json::from_str(&call(&sb, "POST", "/_sandbox/accounts", "{}", t).1).unwrap();
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let code = state::totp_now(&sb.demo.totp_secret, now).unwrap();
+    let login = format!(
+        "client_id={}&password={}&totp={code}",
+        sb.demo.client_id,
+        sb.demo.password.expose()
+    );
+    let (_, head, _) = request_full(&sb, "POST", "/console/login", &form, &login, t);
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Set-Cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let headers = [form[0], ("Cookie", cookie.as_str())];
+    let key = &sb.demo.api_key;
+    let post = |what: &str, body: &str| {
+        request(
+            &sb,
+            "POST",
+            &format!("/console/apps/{key}/{what}"),
+            &headers,
+            body,
+            t,
+        )
+    };
+    let app = || -> kite_wire::control::AppView {
+        let (_, body) = call(&sb, "GET", "/_sandbox/state", "", t);
+        let s: StateView = serde_json::from_str(&body).unwrap();
+        s.apps.into_iter().find(|a| &a.api_key == key).unwrap()
+    };
+
+    let (status, page) = request(&sb, "GET", &format!("/console/apps/{key}"), &headers, "", t);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("id=\"add_client\"") && page.contains("created the app"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("id=\"remove-"),
+        "the creator has no remove button: {page}"
+    );
+
+    // Add: validated like the create-app form's client ID field.
+    let (status, page) = post("clients", "action=add&client_id=ZZ0000");
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("&quot;ZZ0000&quot; is not a known client ID."),
+        "{page}"
+    );
+    assert!(
+        page.contains("value=\"ZZ0000\""),
+        "what was typed stays: {page}"
+    );
+    let lower = spouse.client_id.to_lowercase();
+    let (status, _) = post("clients", &format!("action=add&client_id=+{lower}+"));
+    assert_eq!(status, 303);
+    assert_eq!(
+        app().client_ids,
+        vec![sb.demo.client_id.clone(), spouse.client_id.clone()]
+    );
+    let (status, page) = post("clients", &format!("action=add&client_id={lower}"));
+    assert_eq!(status, 400);
+    assert!(page.contains("is already enabled for this app."), "{page}");
+    let (_, page) = request(&sb, "GET", &format!("/console/apps/{key}"), &headers, "", t);
+    assert!(
+        page.contains(&format!("id=\"remove-{}\"", spouse.client_id)),
+        "{page}"
+    );
+
+    // Remove: never the creator.
+    let (status, page) = post(
+        "clients",
+        &format!("action=remove&client_id={}", sb.demo.client_id),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("created this app and cannot be removed."),
+        "{page}"
+    );
+    let (status, _) = post(
+        "clients",
+        &format!("action=remove&client_id={}", spouse.client_id),
+    );
+    assert_eq!(status, 303);
+    assert_eq!(app().client_ids, vec![sb.demo.client_id.clone()]);
+    let (status, page) = post(
+        "clients",
+        &format!("action=remove&client_id={}", spouse.client_id),
+    );
+    assert_eq!(status, 400);
+    assert!(page.contains("is not enabled for this app."), "{page}");
+
+    // URLs: the create-app rules; a refusal keeps both, with what was typed on the page.
+    let (status, page) = post(
+        "urls",
+        "redirect_url=http%3A%2F%2Fexample.com%2Fcb&postback_url=ftp%3A%2F%2F127.0.0.1%2F",
+    );
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("Redirect URL: The URL must be https"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Postback URL: The URL must be https"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"http://example.com/cb\""), "{page}");
+    assert_eq!(app().redirect_url, sb.demo.redirect_url);
+    let (status, _) = post(
+        "urls",
+        "redirect_url=http%3A%2F%2F127.0.0.1%3A5200%2Fcb&postback_url=https%3A%2F%2Fexample.com%2Fpb",
+    );
+    assert_eq!(status, 303);
+    assert_eq!(app().redirect_url, "http://127.0.0.1:5200/cb");
+    let (_, page) = request(&sb, "GET", &format!("/console/apps/{key}"), &headers, "", t);
+    assert!(page.contains("value=\"https://example.com/pb\""), "{page}");
+    let (status, body) = approve_as(&sb, None);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("http://127.0.0.1:5200/cb?action=login"),
+        "the new redirect URL is used: {body}"
+    );
+    // An empty postback URL is allowed, as on the create form.
+    let (status, _) = post(
+        "urls",
+        "redirect_url=http%3A%2F%2F127.0.0.1%3A5200%2Fcb&postback_url=",
+    );
+    assert_eq!(status, 303);
+}

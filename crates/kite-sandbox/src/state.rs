@@ -44,8 +44,11 @@ pub struct App {
     pub api_key: String,
     pub api_secret: Secret,
     pub name: String,
-    /// The one client ID the app is enabled for.
-    pub owner: String,
+    /// The client IDs the app is enabled for (family accounts), never empty: the one it was
+    /// created for first, which cannot be removed. A file from before client lists has
+    /// `owner` with that one client ID instead: it loads as the one-entry list.
+    #[serde(alias = "owner", deserialize_with = "one_or_more_client_ids")]
+    pub client_ids: Vec<String>,
     /// Who created it on the console (lists it under their apps).
     pub created_by: String,
     pub redirect_url: String,
@@ -58,6 +61,54 @@ pub struct App {
     /// True once the console has shown the current secret (it shows it only once).
     pub secret_shown: bool,
 }
+
+/// An app's client IDs as stored: a list, or the lone `owner` string of older files.
+fn one_or_more_client_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMore {
+        One(String),
+        More(Vec<String>),
+    }
+    let ids = match OneOrMore::deserialize(d)? {
+        OneOrMore::One(id) => vec![id],
+        OneOrMore::More(ids) => ids,
+    };
+    if ids.is_empty() {
+        return Err(serde::de::Error::custom(
+            "an app needs at least one client ID",
+        ));
+    }
+    Ok(ids)
+}
+
+impl App {
+    /// The client ID the app was created for: first on its list, never removed.
+    pub fn owner(&self) -> &str {
+        self.client_ids.first().map_or("", String::as_str)
+    }
+
+    /// Whether `client_id` may log in to this app.
+    pub fn enabled_for(&self, client_id: &str) -> bool {
+        self.client_ids.iter().any(|c| c == client_id)
+    }
+}
+
+/// Why a new client ID list was refused (the console and the control API word it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientsError {
+    UnknownApp,
+    /// The app's own client ID (the first) is missing from the list.
+    OwnerMissing,
+    /// The entry at this index (0-based) names no account.
+    UnknownClient(usize),
+    /// The entry at this index repeats an earlier one.
+    Duplicate(usize),
+    TooMany,
+}
+
+/// The most client IDs one app holds (the user and immediate family; a bound on the file).
+pub const MAX_CLIENT_IDS: usize = 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestToken {
@@ -196,7 +247,7 @@ impl State {
             api_key: random_from(LOWER_ALNUM, 16),
             api_secret: Secret::new(random_token()),
             name: name.to_string(),
-            owner: owner.to_string(),
+            client_ids: vec![owner.to_string()],
             created_by: owner.to_string(),
             redirect_url: redirect_url.to_string(),
             postback_url: String::new(),
@@ -215,6 +266,42 @@ impl State {
         app.api_secret = Secret::new(random_token());
         app.secret_shown = false;
         Some(app.api_secret.clone())
+    }
+
+    /// Replaces the app's client IDs with `ids` (upper-cased, trimmed): every one a known
+    /// account, no repeats, at most `MAX_CLIENT_IDS`, the app's own client ID kept first
+    /// wherever the list puts it. Sessions already issued are not touched. Returns the list.
+    pub fn set_client_ids(
+        &mut self,
+        api_key: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, ClientsError> {
+        let owner = self
+            .app(api_key)
+            .ok_or(ClientsError::UnknownApp)?
+            .owner()
+            .to_string();
+        let ids: Vec<String> = ids.iter().map(|c| c.trim().to_ascii_uppercase()).collect();
+        if ids.len() > MAX_CLIENT_IDS {
+            return Err(ClientsError::TooMany);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            if ids[..i].contains(id) {
+                return Err(ClientsError::Duplicate(i));
+            }
+            if self.account(id).is_none() {
+                return Err(ClientsError::UnknownClient(i));
+            }
+        }
+        if !ids.contains(&owner) {
+            return Err(ClientsError::OwnerMissing);
+        }
+        let list: Vec<String> = std::iter::once(owner.clone())
+            .chain(ids.into_iter().filter(|c| *c != owner))
+            .collect();
+        let app = self.app_mut(api_key).ok_or(ClientsError::UnknownApp)?;
+        app.client_ids.clone_from(&list);
+        Ok(list)
     }
 
     pub fn is_authorised(&self, client_id: &str, api_key: &str) -> bool {
@@ -347,7 +434,8 @@ impl State {
                 .map(|a| AppView {
                     api_key: a.api_key.clone(),
                     name: a.name.clone(),
-                    owner: a.owner.clone(),
+                    owner: a.owner().to_string(),
+                    client_ids: a.client_ids.clone(),
                     plan: a.plan,
                     subscription_active: a.subscription_active,
                     redirect_url: a.redirect_url.clone(),

@@ -35,7 +35,7 @@ fn seeded_ids_have_kite_shapes() {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     );
     assert_eq!(app.api_secret.len(), 32);
-    assert_eq!(app.owner, a.client_id);
+    assert_eq!(app.client_ids, vec![a.client_id.clone()]);
 }
 
 #[test]
@@ -216,4 +216,62 @@ fn totp_accepts_one_step_of_skew_only() {
     assert!(totp_ok(&secret, &code, now.checked_add(secs(30)).unwrap()));
     assert!(!totp_ok(&secret, &code, now.checked_add(secs(90)).unwrap()));
     assert!(!totp_ok(&secret, "abc", now));
+}
+
+#[test]
+fn client_id_lists_keep_the_owner_first_and_name_known_accounts_once() {
+    let mut s = State::seeded();
+    let key = s.demo_api_key.clone();
+    let owner = s.demo_client_id.clone();
+    let spouse = s.new_account("Spouse").client_id;
+    let parent = s.new_account("Parent").client_id;
+    let ids = |v: &[&str]| v.iter().map(|c| (*c).to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        s.set_client_ids(&key, &ids(&[&parent, &owner.to_lowercase(), &spouse])),
+        Ok(vec![owner.clone(), parent.clone(), spouse.clone()])
+    );
+    let app = s.app(&key).unwrap();
+    assert!(app.enabled_for(&spouse) && app.enabled_for(&owner));
+    assert_eq!(app.owner(), owner);
+    assert_eq!(
+        s.set_client_ids(&key, &ids(&[&spouse])),
+        Err(ClientsError::OwnerMissing)
+    );
+    assert_eq!(
+        s.set_client_ids(&key, &ids(&[&owner, "ZZ0000"])),
+        Err(ClientsError::UnknownClient(1))
+    );
+    assert_eq!(
+        s.set_client_ids(&key, &ids(&[&owner, &spouse, &spouse.to_lowercase()])),
+        Err(ClientsError::Duplicate(2))
+    );
+    assert_eq!(
+        s.set_client_ids("nosuchkey", &ids(&[&owner])),
+        Err(ClientsError::UnknownApp)
+    );
+    let many: Vec<String> = (0..MAX_CLIENT_IDS)
+        .map(|_| s.new_account("x").client_id)
+        .collect();
+    let mut too_many = ids(&[&owner]);
+    too_many.extend(many);
+    assert_eq!(
+        s.set_client_ids(&key, &too_many),
+        Err(ClientsError::TooMany)
+    );
+    // Refusals left the last good list.
+    assert_eq!(
+        s.app(&key).unwrap().client_ids,
+        vec![owner, parent.clone(), spouse]
+    );
+    assert!(
+        !s.app(&key).unwrap().enabled_for(&parent.to_lowercase()),
+        "callers normalize"
+    );
+}
+
+#[test]
+fn an_app_record_needs_at_least_one_client_id() {
+    let mut v = serde_json::to_value(State::seeded()).unwrap();
+    v["apps"][0]["client_ids"] = serde_json::json!([]);
+    assert!(serde_json::from_value::<State>(v).is_err());
 }

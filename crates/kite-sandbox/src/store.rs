@@ -152,6 +152,40 @@ mod tests {
         assert_eq!(s.faults[0].count, 2);
     }
 
+    /// A state file exactly as the sandbox wrote it before apps had client ID lists (one
+    /// `owner` per app), with a second account and a second app.
+    const BEFORE_CLIENT_LISTS: &str = include_str!("../fixtures/state-before-client-lists.json");
+
+    #[test]
+    fn a_file_from_before_client_id_lists_loads_each_owner_as_the_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("sandbox.json");
+        fs::write(&path, BEFORE_CLIENT_LISTS).unwrap();
+        let old: serde_json::Value = serde_json::from_str(BEFORE_CLIENT_LISTS).unwrap();
+        let s = load_or_seed(&path).unwrap();
+        assert_eq!(
+            s.demo_api_key, old["demo_api_key"],
+            "no new demo world was seeded"
+        );
+        assert_eq!((s.apps.len(), s.accounts.len()), (2, 2));
+        for (app, before) in s.apps.iter().zip(old["apps"].as_array().unwrap()) {
+            assert_eq!(app.client_ids, vec![before["owner"].as_str().unwrap()]);
+            assert_eq!(
+                app.api_secret.expose(),
+                before["api_secret"].as_str().unwrap()
+            );
+        }
+        // Written back in the new shape, which loads again the same.
+        let now: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert!(now["apps"][0].get("owner").is_none());
+        assert_eq!(
+            now["apps"][1]["client_ids"],
+            serde_json::json!([old["apps"][1]["owner"]])
+        );
+        let again = load_or_seed(&path).unwrap();
+        assert_eq!(again.apps[1].client_ids, s.apps[1].client_ids);
+    }
+
     #[test]
     fn a_broken_file_is_refused_without_quoting_it() {
         let tmp = tempfile::tempdir().unwrap();

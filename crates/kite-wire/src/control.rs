@@ -28,6 +28,9 @@ pub mod path {
     pub const FAULTS: &str = "/_sandbox/faults";
     /// `POST Approve` → `Approved`.
     pub const APPROVE: &str = "/_sandbox/approve";
+    /// `GET` → `PeerView`: the address this request came from, as a public "what is my
+    /// IP" service would answer it.
+    pub const PEER: &str = "/_sandbox/peer";
 
     /// `POST {}` → `SecretRegenerated`.
     pub fn regenerate(api_key: &str) -> String {
@@ -37,6 +40,11 @@ pub mod path {
     /// `POST SetSubscription` → `SubscriptionSet`.
     pub fn subscription(api_key: &str) -> String {
         format!("{APPS}/{api_key}/subscription")
+    }
+
+    /// `POST SetClients` → `ClientsSet`.
+    pub fn clients(api_key: &str) -> String {
+        format!("{APPS}/{api_key}/clients")
     }
 
     /// `POST SetIps` → `IpsSet`.
@@ -62,8 +70,11 @@ pub struct StateView {
 pub struct AppView {
     pub api_key: String,
     pub name: String,
-    /// The one client ID the app is enabled for.
+    /// The client ID the app was created for (first of `client_ids`).
     pub owner: String,
+    /// Every client ID the app is enabled for (family accounts), `owner` first.
+    #[serde(default)]
+    pub client_ids: Vec<String>,
     pub plan: Plan,
     pub subscription_active: bool,
     pub redirect_url: String,
@@ -77,6 +88,13 @@ pub struct AccountView {
     /// these addresses (empty: none configured, every order refused).
     #[serde(default)]
     pub ips: Vec<IpAddr>,
+}
+
+/// What `GET /_sandbox/peer` answers: the TCP peer address of the request, the address
+/// the static IP rule checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    pub ip: IpAddr,
 }
 
 /// The sandbox clock: real time plus `offset_seconds` (time travel).
@@ -142,6 +160,21 @@ pub struct SubscriptionSet {
     pub subscription_active: bool,
 }
 
+/// `POST /_sandbox/apps/{api_key}/clients`: replace the client IDs the app is enabled for
+/// (family accounts). Each must be a known account, no repeats, at most ten, and the
+/// app's own client ID must stay on it (it is kept first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetClients {
+    pub client_ids: Vec<String>,
+}
+
+/// The app's client IDs as stored: its own first, then the rest in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientsSet {
+    pub api_key: String,
+    pub client_ids: Vec<String>,
+}
+
 /// `POST /_sandbox/accounts/{client_id}/ips`: replace the account's IP whitelist (at most
 /// two IPv4 or IPv6 addresses, no duplicates; empty for none). Unlike the console, no
 /// weekly limit.
@@ -191,11 +224,14 @@ pub struct FaultsCleared {
     pub cleared: usize,
 }
 
-/// `POST /_sandbox/approve`: log the app's owner in for this login URL, as a browser
-/// would, without the form.
+/// `POST /_sandbox/approve`: log the app's owner (or `client_id`, which must be on the
+/// app's client IDs) in for this login URL, as a browser would, without the form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approve {
     pub login_url: String,
+    /// Who logs in; the app's owner when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// Where the browser would be redirected (the app's URL with the request token).
@@ -233,6 +269,21 @@ mod tests {
         );
         assert_eq!(path::regenerate("k"), "/_sandbox/apps/k/regenerate");
         assert_eq!(path::ips("AB1234"), "/_sandbox/accounts/AB1234/ips");
+        assert_eq!(path::clients("k"), "/_sandbox/apps/k/clients");
+        // A view from a sandbox before client lists still reads.
+        let old: AppView = serde_json::from_str(
+            r#"{"api_key":"k","name":"n","owner":"AB1234","plan":"personal","subscription_active":true,"redirect_url":"https://x.y/"}"#,
+        )
+        .unwrap();
+        assert!(old.client_ids.is_empty());
+        let approve = Approve {
+            login_url: "u".into(),
+            client_id: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&approve).unwrap(),
+            r#"{"login_url":"u"}"#
+        );
         let set: IpsSet =
             serde_json::from_str(r#"{"client_id":"AB1234","ips":["127.0.0.1","::1"]}"#).unwrap();
         assert_eq!(set.ips[1], IpAddr::from(std::net::Ipv6Addr::LOCALHOST));

@@ -1,11 +1,13 @@
 //! `kite-setup init`: the guided wizard. Pre-flight
-//! (keyring, clock), then six steps: console login, plan, create the app, capture key and
-//! secret, verify by a real login, store. Nothing is written until the credentials are
+//! (keyring, clock), then seven steps: console login, plan, create the app, capture key and
+//! secret, verify by a real login (and the plan Kite shows), store, and the static IP
+//! for orders (probed, never failing init). Nothing is written until the credentials are
 //! verified (or `--skip-verify` says so loudly), and a failed write restores what was there.
 //!
 //! The questions of steps 1 to 4 are in `wizard`, the verifying login and its diagnoses
 //! in `verify`, the `--no-input` form in `scripted`.
 
+mod orders;
 mod scripted;
 mod verify;
 mod wizard;
@@ -123,6 +125,9 @@ pub fn run(
     let ctx = &ctx;
 
     let session = step_verify(ctx, &mut draft, args)?;
+    if let Some(s) = &session {
+        orders::verify_plan(ctx, &mut draft, s);
+    }
     step_store(
         ctx,
         store.as_ref(),
@@ -131,8 +136,25 @@ pub fn run(
         true,
         existing.is_none(),
     )?;
+    finish_orders(ctx, args, &draft, session.as_ref(), true)?;
     summary(ctx, &draft, session.as_ref());
     Ok(0)
+}
+
+/// Step 7 and its record. Runs after the store: whatever it finds, what Kite accepted is
+/// kept. Only a prompt (Ctrl-C) or a failed metadata write ends init with an error.
+fn finish_orders(
+    ctx: &Ctx<'_>,
+    args: &InitArgs,
+    draft: &Draft,
+    session: Option<&StoredSession>,
+    interactive: bool,
+) -> Result<(), Error> {
+    let record = orders::step_orders(ctx, args, draft, session, interactive)?;
+    if record.is_some() {
+        super::orders_probe::save_record(ctx, record, None)?;
+    }
+    Ok(())
 }
 
 /// The keyring round trip before any question: a secret that cannot be stored must not
@@ -179,7 +201,7 @@ fn step_store(
     must_be_new: bool,
 ) -> Result<(), Error> {
     if interactive {
-        ctx.ui.heading("Step 6 of 6 — Store");
+        ctx.ui.heading("Step 6 of 7 — Store");
     }
     let now = ctx.ports.clock.now();
     let (_, used_choice) = ctx
@@ -196,6 +218,7 @@ fn step_store(
             .map(|s| s.user_name.clone())
             .filter(|n| !n.is_empty()),
         verified: session.is_some(),
+        orders: None,
         created_at: now,
         updated_at: now,
     };

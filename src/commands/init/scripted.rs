@@ -102,6 +102,9 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
             Duration::from_secs(args.timeout),
         )?)
     };
+    if let Some(s) = &session {
+        super::orders::verify_plan(ctx, &mut draft, s);
+    }
     draft.app_name = None;
     step_store(
         ctx,
@@ -111,5 +114,6 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
         false,
         !args.force,
     )?;
+    super::finish_orders(ctx, args, &draft, session.as_ref(), false)?;
     Ok(0)
 }

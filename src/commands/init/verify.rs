@@ -28,7 +28,7 @@ pub(super) fn step_verify(
     draft: &mut Draft,
     args: &InitArgs,
 ) -> Result<Option<StoredSession>, Error> {
-    ctx.ui.heading("Step 5 of 6 — Verify with a real login");
+    ctx.ui.heading("Step 5 of 7 — Verify with a real login");
     if args.skip_verify {
         ctx.ui.warn(
             "SKIPPING VERIFICATION (--skip-verify): nothing was checked against Kite. A wrong key,",

@@ -16,7 +16,7 @@ use crate::commands::{Ctx, plans};
 /// decided here, before the console step).
 pub(super) fn step_console<'a>(ctx: &Ctx<'a>, args: &InitArgs) -> Result<(Ctx<'a>, String), Error> {
     ctx.ui
-        .heading("Step 1 of 6 — Log in to the Kite developer console");
+        .heading("Step 1 of 7 — Log in to the Kite developer console");
     let ctx = &ctx.with_self_play()?;
     let self_play = ctx.self_play;
     let demo_id = match ctx.ports.sandbox_control {
@@ -58,7 +58,7 @@ pub(super) fn step_console<'a>(ctx: &Ctx<'a>, args: &InitArgs) -> Result<(Ctx<'a
 }
 
 pub(super) fn step_plan(ctx: &Ctx<'_>, args: &InitArgs) -> Result<Plan, Error> {
-    ctx.ui.heading("Step 2 of 6 — Choose the plan");
+    ctx.ui.heading("Step 2 of 7 — Choose the plan");
     if let Some(p) = args.plan {
         ctx.ui
             .say(format!("Plan: {} (from --plan)", plans::text(p).name));
@@ -87,7 +87,7 @@ pub(super) fn step_create_app(
     client_id: &str,
     is_port_free: &dyn Fn(u16) -> bool,
 ) -> Result<(String, String), Error> {
-    ctx.ui.heading("Step 3 of 6 — Create the app");
+    ctx.ui.heading("Step 3 of 7 — Create the app");
     let port = (DEFAULT_PORT..DEFAULT_PORT.saturating_add(200))
         .find(|p| is_port_free(*p))
         .ok_or_else(|| {
@@ -140,7 +140,7 @@ pub(super) fn step_capture(
     plan: Plan,
 ) -> Result<AppCredentials, Error> {
     ctx.ui
-        .heading("Step 4 of 6 — Copy the api_key and api_secret");
+        .heading("Step 4 of 7 — Copy the api_key and api_secret");
     if let Some(control) = ctx.ports.sandbox_control.filter(|_| ctx.self_play) {
         let plan = match plan {
             Plan::Personal => "personal",

@@ -13,6 +13,7 @@ fn meta(h: &Harness, redirect_port: u16) -> ProfileMeta {
         app_name: None,
         user_name: None,
         verified: true,
+        orders: None,
         created_at: h.now,
         updated_at: h.now,
     }

@@ -2,7 +2,9 @@
 //!
 //! Which keyring: the **user keyring** (`@u`, `_uid.<uid>`). It is shared by every process
 //! of the user, so a key written by one `kite-setup` run is read by the next one, and it
-//! lives until reboot (or until the user has no process and no key left). The session
+//! lives until reboot: measured (tests/ssh_cli.rs) to outlive the SSH session that wrote
+//! it and the user's last process (since Linux 5.3 the user keyring is kept by the user
+//! namespace, not by the user's processes). The session
 //! keyring that `linux-keyutils-keyring-store` uses does not work for a CLI: with no PAM
 //! session the default session keyring is the user-session keyring, which the process
 //! does not *possess*, so reading back its own key fails with `EACCES`; and a real session
