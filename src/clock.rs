@@ -28,3 +28,20 @@ impl Clock for SystemClock {
             .unwrap_or_else(|_| Timestamp::now())
     }
 }
+
+/// Monotonic time for deadlines and waits (the wall clock can jump; a deadline must not).
+/// Commands ask this port, so a flow test decides how long a wait lasted.
+pub trait Monotonic {
+    fn now(&self) -> std::time::Instant;
+}
+
+/// The OS's monotonic clock: the one place that reads it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemMonotonic;
+
+impl Monotonic for SystemMonotonic {
+    #[allow(clippy::disallowed_methods)] // the one adapter allowed to read the monotonic clock
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+}

@@ -51,7 +51,7 @@ pub fn run(args: &SandboxArgs, json: bool, default_state: PathBuf) -> Result<(),
         let _ = writeln!(out, "{}", handle.banner_json());
         let _ = out.flush();
     } else {
-        eprintln!("{}", handle.banner_text());
+        let _ = writeln!(std::io::stderr().lock(), "{}", handle.banner_text());
     }
     handle.join();
     Ok(())

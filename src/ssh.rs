@@ -95,6 +95,7 @@ impl Ssh for SystemSsh {
             program: all[0].clone(),
             detail: e.to_string(),
         };
+        #[allow(clippy::disallowed_methods)] // the ssh adapter runs the user's OpenSSH
         let mut child = Command::new(&all[0])
             .args(&all[1..])
             .stdin(Stdio::piped())
@@ -129,6 +130,7 @@ impl Ssh for SystemSsh {
             program: all[0].clone(),
             detail: e.to_string(),
         };
+        #[allow(clippy::disallowed_methods)] // the ssh adapter runs the user's OpenSSH
         let mut child = Command::new(&all[0])
             .args(&all[1..])
             .stdin(Stdio::null())

@@ -1,5 +1,5 @@
 //! The real adapters this process runs with, and the one snapshot of its environment.
-#![allow(clippy::disallowed_methods)] // the one module allowed to read the environment
+#![allow(clippy::disallowed_methods)] // the composition root's adapters: the environment (read once), git and the free-port probe of `Machine`
 
 use std::cell::RefCell;
 use std::collections::HashMap;

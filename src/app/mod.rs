@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::clock::SystemClock;
-use crate::commands::{self, Ctx, Machine, SandboxControl};
+use crate::commands::{self, Ctx, Machine, Ports, SandboxControl};
 use crate::error::{Error, RunFlags, exit};
 use crate::kite::Endpoints;
 use crate::profile::ConfigFile;
@@ -183,7 +183,10 @@ fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<
         Command::Token => commands::token::run(ctx),
         Command::Env(a) => commands::env::run(ctx, a, &|p| machine.in_git_worktree_unignored(p)),
         Command::Exec(a) => {
-            commands::exec::run(ctx, a, settings.var_names.clone(), &restore_core_limit)
+            let process = crate::process::SystemProcess {
+                before_exec: &restore_core_limit,
+            };
+            commands::exec::run(ctx, a, settings.var_names.clone(), &process)
         }
         Command::Status(a) => commands::status::run(ctx, a),
         Command::Doctor(a) => commands::doctor::run(ctx, a, &machine),
@@ -285,21 +288,25 @@ fn with_context<T>(
         interactive: settings.interactive,
         json: global.json,
         store_flag: global.store,
-        prompter: prompter.as_ref(),
-        kite: &kite,
         endpoints,
-        browser: &browser,
-        clock: &clock,
         config,
-        stores: &stores,
         ui: &ui,
-        wait_ui: &wait_ui,
-        sandbox_control: sandbox.as_ref().map(|s| &s.client as &dyn SandboxControl),
-        read_stdin_line: &read_stdin_line,
         browser_available: settings.browser_available,
-        self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
-        self_play: std::cell::Cell::new(false),
-        readiness: &readiness,
+        self_play: false,
+        ports: Ports {
+            prompter: prompter.as_ref(),
+            kite: &kite,
+            browser: &browser,
+            clock: &clock,
+            monotonic: &crate::clock::SystemMonotonic,
+            redirect: &crate::redirect::LoopbackRedirect,
+            stores: &stores,
+            wait_ui: &wait_ui,
+            sandbox_control: sandbox.as_ref().map(|s| &s.client as &dyn SandboxControl),
+            read_stdin_line: &read_stdin_line,
+            self_browser: self_browser.as_ref().map(|b| b as &dyn Browser),
+            readiness: &readiness,
+        },
     };
     f(&ctx)
 }

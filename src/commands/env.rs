@@ -44,14 +44,14 @@ fn gather(ctx: &Ctx<'_>, with_secret: bool, allow_expired: bool) -> Result<Gathe
     let creds = profile.require_app()?;
     let mut vars = vec![(API_KEY, creds.api_key.clone())];
     let mut expires_at = None;
-    match profile.require_session(ctx.clock.now()) {
+    match profile.require_session(ctx.ports.clock.now()) {
         Ok(s) => {
             expires_at = Some(s.expires_at);
             // Handed over all the same (it still works), but the script should know.
-            if s.dies_soon(ctx.clock.now()) {
+            if s.dies_soon(ctx.ports.clock.now()) {
                 ctx.ui.warn(format!(
                     "the access token dies at 06:00 IST, {}: run {} after 06:00 IST for today's",
-                    crate::session::humanize_until(s.time_left(ctx.clock.now())),
+                    crate::session::humanize_until(s.time_left(ctx.ports.clock.now())),
                     ctx.render(&Fix::run("login"))
                 ));
             }

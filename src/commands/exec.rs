@@ -4,10 +4,10 @@
 //! 127 (not found) or 126 (not executable), as shells and `env` do.
 
 use std::ffi::OsString;
-use std::process::Command;
 
 use crate::cli::ExecArgs;
 use crate::error::{Error, Fix};
+use crate::process::{Child, Process};
 
 use super::Ctx;
 use super::env::{ACCESS_TOKEN, API_KEY, API_SECRET, variables};
@@ -21,13 +21,12 @@ pub fn stale_names(env_names: impl Iterator<Item = OsString>) -> Vec<OsString> {
         .collect()
 }
 
-/// Runs the command. `before_exec` runs right before the process is replaced (it gives
-/// back the core-dump limit the user had).
+/// Runs the command through `process` (the real one replaces this process on Unix).
 pub fn run(
     ctx: &Ctx<'_>,
     args: &ExecArgs,
     current_env_names: Vec<OsString>,
-    before_exec: &dyn Fn(),
+    process: &dyn Process,
 ) -> Result<u8, Error> {
     // clap requires CMD; checked again before the keyring is read, as a usage error.
     let (program, rest) = args.command.split_first().ok_or_else(|| {
@@ -37,31 +36,13 @@ pub fn run(
         )
     })?;
     let vars = variables(ctx, args.with_secret, args.allow_expired)?;
-    let mut cmd = Command::new(program);
-    cmd.args(rest);
-    for name in stale_names(current_env_names.into_iter()) {
-        cmd.env_remove(name);
-    }
-    for (k, v) in &vars {
-        cmd.env(k, v.expose());
-    }
-    drop(vars);
-    run_child(cmd, program, before_exec)
-}
-
-#[cfg(unix)]
-fn run_child(mut cmd: Command, program: &OsString, before_exec: &dyn Fn()) -> Result<u8, Error> {
-    use std::os::unix::process::CommandExt;
-    before_exec();
-    let e = cmd.exec();
-    Err(spawn_error(&e, program))
-}
-
-#[cfg(not(unix))]
-fn run_child(mut cmd: Command, program: &OsString, before_exec: &dyn Fn()) -> Result<u8, Error> {
-    before_exec();
-    let status = cmd.status().map_err(|e| spawn_error(&e, program))?;
-    Ok(u8::try_from(status.code().unwrap_or(1) & 0xff).unwrap_or(1))
+    let child = Child {
+        program: program.clone(),
+        args: rest.to_vec(),
+        env_remove: stale_names(current_env_names.into_iter()),
+        env_set: vars,
+    };
+    process.exec(child).map_err(|e| spawn_error(&e, program))
 }
 
 fn spawn_error(e: &std::io::Error, program: &OsString) -> Error {

@@ -11,17 +11,21 @@ use crate::kite::KiteError;
 use crate::store::{AppCredentials, Entries, Store, StoreError, get_json, set_json_verified};
 use crate::testkit::{
     Answer, Harness, OK_QUERY, RecordingBrowser, ScriptedPrompter, kite_browser, kite_error,
-    port_from, redirect_url, with_ctx,
+    redirect_url, with_ctx,
 };
 
 const KEY: &str = "abcd1234efgh5678";
 const SECRET: &str = "s3cr3tS3CR3Ts3cr3tS3CR3Ts3cr3t12";
 const SECRET2: &str = "n3wn3wN3WN3Wn3wn3wN3WN3Wn3wn3w99";
 
-/// A free port in the range init searches (5123-5322), apart from other test modules'.
+/// A port in the range init searches (5123-5322), a new one per call so that no two
+/// logins of a test share a redirect URL. Nothing binds it: logins go through the
+/// harness's fake redirect.
 fn test_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(5200);
-    port_from(&NEXT, 5320)
+    let p = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    assert!(p < 5320, "ran out of test ports");
+    p
 }
 
 fn init_args() -> InitArgs {
@@ -66,7 +70,7 @@ fn init_wizard_happy_path_stores_verified_credentials() {
     let h = Harness::new("AB1234");
     let port = test_port();
     let p = ScriptedPrompter::new(wizard_script(vec![]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, out, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -126,7 +130,7 @@ fn init_checksum_failure_lets_the_user_fix_only_the_secret() {
         ),
         ("api_secret", Answer::Text(SECRET2.into())),
     ]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -155,7 +159,7 @@ fn init_wrong_key_or_lapsed_plan_offers_the_key() {
         ("what do you want to do", Answer::Choose("api_key".into())),
         ("api_key", Answer::Text(other_key.into())),
     ]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -177,7 +181,7 @@ fn init_expired_request_token_retries_the_login() {
         "what do you want to do",
         Answer::Choose("Try the login again".into()),
     )]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -203,7 +207,7 @@ fn init_fails_and_stores_nothing(
         "what do you want to do",
         Answer::Choose("Quit".into()),
     )]));
-    let b = kite_browser(port, browser_query);
+    let b = kite_browser(h, port, browser_query);
     let args = InitArgs {
         timeout,
         ..InitArgs::default()
@@ -283,7 +287,7 @@ fn init_wrong_registered_redirect_url_can_be_corrected() {
         ),
         ("redirect url", Answer::Text(registered_url.clone())),
     ]));
-    let b = kite_browser(registered, OK_QUERY);
+    let b = kite_browser(&h, registered, OK_QUERY);
     let args = InitArgs {
         timeout: 1,
         ..InitArgs::default()
@@ -365,7 +369,7 @@ fn init_rejects_bad_input_and_asks_again() {
         ),
         ("api_secret", Answer::Text(SECRET.into())),
     ]);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, _) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -390,7 +394,7 @@ fn init_existing_profile_is_not_overwritten_without_asking() {
     let port = test_port();
     {
         let p = ScriptedPrompter::new(wizard_script(vec![]));
-        let b = kite_browser(port, OK_QUERY);
+        let b = kite_browser(&h, port, OK_QUERY);
         let (r, _, _) = with_ctx(&h, &p, &b, true, "", |ctx| {
             super::init::run(ctx, &init_args(), &|x| x == port)
         });
@@ -430,7 +434,7 @@ fn init_keyring_failing_mid_write_restores_the_previous_entries() {
         }
     }));
     let p = ScriptedPrompter::new(script);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, _) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -598,7 +602,7 @@ fn init_non_interactive_skip_verify_says_so_and_marks_the_profile() {
 /// A profile set up with today's token, for the daily commands.
 fn set_up(h: &Harness, port: u16) {
     let p = ScriptedPrompter::new(wizard_script(vec![]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(h, port, OK_QUERY);
     let (r, _, _) = with_ctx(h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -612,7 +616,7 @@ fn login_skips_when_the_token_is_valid_and_forces_a_new_one() {
     set_up(&h, port);
     let calls_before = h.kite.calls().len();
     let p = ScriptedPrompter::new(vec![]);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
         super::login::run(
             ctx,
@@ -656,7 +660,7 @@ fn a_login_just_before_six_ist_warns_and_the_dying_token_is_replaced() {
     h.kite = crate::testkit::FakeKite::new("AB1234", h.now);
     let port = test_port();
     let p = ScriptedPrompter::new(wizard_script(vec![]));
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, err) = with_ctx(&h, &p, &b, true, "", |ctx| {
         super::init::run(ctx, &init_args(), &|x| x == port)
     });
@@ -731,7 +735,7 @@ fn a_token_that_has_expired_is_described_as_expired_not_in_expired() {
         expires_at: h.now,
     };
     let p = ScriptedPrompter::new(vec![]);
-    let b = kite_browser(test_port(), OK_QUERY);
+    let b = kite_browser(&h, test_port(), OK_QUERY);
     let (text, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| super::login::describe(ctx, &s));
     assert!(text.ends_with("(expired)"), "{text}");
 }
@@ -761,7 +765,10 @@ fn login_by_paste_reads_the_redirected_url_from_stdin() {
     let (r, _, err) = with_ctx(&h, &p, &b, false, "", |ctx| {
         let read = || Ok(pasted.lock().unwrap().clone());
         let ctx = crate::commands::Ctx {
-            read_stdin_line: &read,
+            ports: crate::commands::Ports {
+                read_stdin_line: &read,
+                ..ctx.ports
+            },
             ..ctx.clone()
         };
         super::login::run(&ctx, &args)
@@ -795,7 +802,7 @@ fn login_whose_profile_check_fails_revokes_the_unstored_token() {
         .unwrap()
         .push_back(kite_error(503, "NetworkException", "Service unavailable."));
     let p = ScriptedPrompter::new(vec![]);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| {
         super::login::run(
             ctx,
@@ -827,7 +834,7 @@ fn login_rejected_by_kite_exits_4_and_keeps_the_old_session() {
         "Incorrect `api_key` or `access_token`.",
     ));
     let p = ScriptedPrompter::new(vec![]);
-    let b = kite_browser(port, OK_QUERY);
+    let b = kite_browser(&h, port, OK_QUERY);
     let (r, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| {
         super::login::run(
             ctx,
@@ -1305,4 +1312,74 @@ fn doctor_renders_its_fixes_with_this_runs_flags() {
         )),
         "{err}"
     );
+}
+
+/// A child as the fake process saw it: program, arguments, removed and set variables.
+type SeenChild = (String, Vec<String>, Vec<String>, Vec<(String, String)>);
+
+/// A process port that records the child it was given and answers as told.
+struct RecordingProcess {
+    seen: std::sync::Mutex<Vec<SeenChild>>,
+    answer: fn() -> std::io::Result<u8>,
+}
+
+impl crate::process::Process for RecordingProcess {
+    fn exec(&self, child: crate::process::Child) -> std::io::Result<u8> {
+        let s = |o: &std::ffi::OsString| o.to_string_lossy().to_string();
+        self.seen.lock().unwrap().push((
+            s(&child.program),
+            child.args.iter().map(s).collect(),
+            child.env_remove.iter().map(s).collect(),
+            child
+                .env_set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.expose().to_string()))
+                .collect(),
+        ));
+        (self.answer)()
+    }
+}
+
+#[test]
+fn exec_hands_the_child_fresh_variables_and_exits_as_shells_do() {
+    let h = Harness::new("AB1234");
+    set_up(&h, test_port());
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::new();
+    let args = crate::cli::ExecArgs {
+        allow_expired: false,
+        with_secret: false,
+        command: vec!["python".into(), "bot.py".into(), "--live".into()],
+    };
+    let ok = RecordingProcess {
+        seen: std::sync::Mutex::default(),
+        answer: || Ok(3),
+    };
+    let env_names = vec!["PATH".into(), "KITE_API_SECRET".into(), "KITE_LOG".into()];
+    let (r, out, _) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::exec::run(ctx, &args, env_names, &ok)
+    });
+    assert_eq!(r.unwrap(), 3, "the child's exit code is passed on");
+    assert!(out.is_empty(), "{out}");
+    let seen = ok.seen.lock().unwrap();
+    let (program, child_args, removed, set) = &seen[0];
+    assert_eq!(program, "python");
+    assert_eq!(child_args, &["bot.py", "--live"]);
+    assert_eq!(
+        removed,
+        &["KITE_API_SECRET"],
+        "a stale secret is not inherited"
+    );
+    let set: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(set, ["KITE_API_KEY", "KITE_ACCESS_TOKEN"]);
+    assert!(seen[0].3.iter().any(|(_, v)| v == KEY));
+
+    let missing = RecordingProcess {
+        seen: std::sync::Mutex::default(),
+        answer: || Err(std::io::ErrorKind::NotFound.into()),
+    };
+    let (r, _, _) = with_ctx(&h, &p, &b, false, "", |ctx| {
+        super::exec::run(ctx, &args, Vec::new(), &missing)
+    });
+    assert_eq!(r.unwrap_err().exit_code(), 127);
 }

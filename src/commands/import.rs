@@ -85,10 +85,12 @@ fn answer(ctx: &Ctx<'_>, reply: &Reply) {
 }
 
 fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
-    let line = Secret::new((ctx.read_stdin_line)().map_err(|e| Error::StdinUnreadable {
-        what: "the pushed session",
-        detail: e.to_string(),
-    })?);
+    let line = Secret::new(
+        (ctx.ports.read_stdin_line)().map_err(|e| Error::StdinUnreadable {
+            what: "the pushed session",
+            detail: e.to_string(),
+        })?,
+    );
     let bad = |why: &str| {
         Error::usage(
             format!("standard input is not a session sent by `kite-setup push` ({why})"),
@@ -111,7 +113,7 @@ fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
             "install the same kite-setup version on both machines",
         ));
     }
-    let now = ctx.clock.now();
+    let now = ctx.ports.clock.now();
     if pushed.expires_at <= now {
         return Err(Error::login_needed(
             format!(
@@ -138,6 +140,7 @@ fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
     }
     // Kite decides: the token must be alive and be the client's own.
     let user = ctx
+        .ports
         .kite
         .profile(&pushed.api_key, &pushed.access_token)
         .map_err(|e| {
@@ -163,7 +166,7 @@ fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
     // The profile's lock for the writes below: a concurrent init, login or remove of the
     // same profile waits (or this one does), and config.toml is merged, not overwritten.
     let _section = super::txn::section(ctx, "import")?;
-    let (store, used_choice) = ctx.stores.open(choice)?;
+    let (store, used_choice) = ctx.ports.stores.open(choice)?;
     let entries = ctx.entries();
     let kept_secret = match &pushed.api_secret {
         Some(s) => s.clone(),

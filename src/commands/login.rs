@@ -67,10 +67,10 @@ pub fn run_here(ctx: &Ctx<'_>, args: &LoginArgs, ssh: &SshSession<'_>) -> Result
     }
     let meta = &profile.meta;
     if !args.force
-        && let Some(s) = profile.valid_session(ctx.clock.now())?
+        && let Some(s) = profile.valid_session(ctx.ports.clock.now())?
     {
         // A token about to die is as good as dead: log in again for a fresh one.
-        if !s.dies_soon(ctx.clock.now()) {
+        if !s.dies_soon(ctx.ports.clock.now()) {
             ctx.ui.ok(format!(
                 "Already logged in {} — use --force to log in again",
                 describe(ctx, &s)
@@ -102,10 +102,12 @@ pub fn run_here(ctx: &Ctx<'_>, args: &LoginArgs, ssh: &SshSession<'_>) -> Result
             ctx.command("login --paste")
         ));
     }
-    if !args.no_browser {
-        // With --no-browser someone else opens the page (`remote login`, a person).
-        ctx.offer_self_play()?;
-    }
+    // With --no-browser someone else opens the page (`remote login`, a person).
+    let ctx = &if args.no_browser {
+        ctx.clone()
+    } else {
+        ctx.with_self_play()?
+    };
     let params = LoginParams {
         client_id: &meta.client_id,
         creds: &creds,
@@ -129,10 +131,10 @@ pub fn run_here(ctx: &Ctx<'_>, args: &LoginArgs, ssh: &SshSession<'_>) -> Result
 /// After a login: warns when the new token dies within minutes (a login just before
 /// 06:00 IST gets a token that dies at 06:00), and says what to do.
 pub fn warn_if_dies_soon(ctx: &Ctx<'_>, s: &StoredSession) {
-    if s.dies_soon(ctx.clock.now()) {
+    if s.dies_soon(ctx.ports.clock.now()) {
         ctx.ui.warn(format!(
             "this token dies at 06:00 IST, {}: log in again after 06:00 IST with {} for today's token",
-            humanize_until(s.time_left(ctx.clock.now())),
+            humanize_until(s.time_left(ctx.ports.clock.now())),
             ctx.render(&crate::error::Fix::run("login"))
         ));
     }
@@ -151,7 +153,7 @@ pub fn describe(ctx: &Ctx<'_>, s: &StoredSession) -> String {
         "as {name}({}) — valid until {} IST ({})",
         s.user_id,
         &time[..5.min(time.len())],
-        humanize_until(s.time_left(ctx.clock.now()))
+        humanize_until(s.time_left(ctx.ports.clock.now()))
     )
 }
 

@@ -2,13 +2,13 @@
 //! registered redirect URL, open the login page with a nonce, catch the redirect (or take
 //! a pasted URL), exchange the request token, check who logged in, prove the token works.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::kite::{KiteError, UserProfile};
 use crate::redirect::{
-    BrowserError, BrowserOutcome, CallbackError, ListenError, Listener, RedirectUrlError,
-    WaitError, new_nonce, parse_callback, validate_redirect_url,
+    BrowserError, BrowserOutcome, CallbackError, ListenError, RedirectUrlError, WaitError,
+    new_nonce, parse_callback, validate_redirect_url,
 };
 use crate::session::{StoredSession, expiry_after, parse_login_time};
 use crate::store::AppCredentials;
@@ -93,18 +93,22 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
         show_url(ctx, &login_url, p.no_browser);
         paste(ctx, &target, &nonce)?
     } else {
-        let listener = Listener::bind(&target, nonce.clone()).map_err(LoginFailure::Listen)?;
+        let pending = ctx
+            .ports
+            .redirect
+            .bind(&target, &nonce)
+            .map_err(LoginFailure::Listen)?;
         show_url(ctx, &login_url, p.no_browser);
-        let started = Instant::now();
-        let mut wait_ui = (ctx.wait_ui)();
-        let waited = listener.wait(started + p.timeout, wait_ui.as_mut());
+        let started = ctx.ports.monotonic.now();
+        let mut wait_ui = (ctx.ports.wait_ui)();
+        let waited = pending.wait(started + p.timeout, wait_ui.as_mut());
         drop(wait_ui);
         match waited {
             Ok(cb) => cb.request_token,
             Err(WaitError::PasteRequested) => paste(ctx, &target, &nonce)?,
             Err(WaitError::Timeout { .. }) => {
                 return Err(LoginFailure::NoCallback {
-                    waited: started.elapsed(),
+                    waited: ctx.ports.monotonic.now().saturating_duration_since(started),
                 });
             }
             Err(WaitError::Cancelled) => return Err(LoginFailure::Cancelled),
@@ -114,27 +118,34 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
     };
 
     let data = ctx
+        .ports
         .kite
         .create_session(&p.creds.api_key, &request_token, &p.creds.api_secret)
         .map_err(LoginFailure::Exchange)?;
     if !data.user_id.eq_ignore_ascii_case(p.client_id) {
         // Not ours to keep: kill it so no stray token stays alive.
-        let _ = ctx.kite.invalidate(&p.creds.api_key, &data.access_token);
+        let _ = ctx
+            .ports
+            .kite
+            .invalidate(&p.creds.api_key, &data.access_token);
         return Err(LoginFailure::WrongUser {
             expected: p.client_id.to_string(),
             got: data.user.user_id,
         });
     }
-    let profile = match ctx.kite.profile(&p.creds.api_key, &data.access_token) {
+    let profile = match ctx.ports.kite.profile(&p.creds.api_key, &data.access_token) {
         Ok(profile) => profile,
         Err(e) => {
             // The token will not be stored: revoke it (best effort) so it does not stay
             // alive at Kite until 06:00 with nobody holding it.
-            let _ = ctx.kite.invalidate(&p.creds.api_key, &data.access_token);
+            let _ = ctx
+                .ports
+                .kite
+                .invalidate(&p.creds.api_key, &data.access_token);
             return Err(LoginFailure::Profile(e));
         }
     };
-    let login_time = parse_login_time(&data.login_time).unwrap_or_else(|| ctx.clock.now());
+    let login_time = parse_login_time(&data.login_time).unwrap_or_else(|| ctx.ports.clock.now());
     Ok(LoginOutcome {
         session: StoredSession {
             access_token: data.access_token,
@@ -154,7 +165,7 @@ fn show_url(ctx: &Ctx<'_>, url: &url::Url, no_browser: bool) {
         return;
     }
     match ctx.login_browser().open(url) {
-        Ok(BrowserOutcome::Opened) if ctx.self_play.get() => {
+        Ok(BrowserOutcome::Opened) if ctx.self_play => {
             ctx.ui.say(
                 "(sandbox: kite-setup plays the browser and approves the login as the app's owner)",
             );
@@ -214,7 +225,8 @@ fn paste(
 ) -> Result<String, LoginFailure> {
     ctx.ui.say("After logging in, copy the full address from the browser's address bar (it starts with the redirect URL).");
     let text = if ctx.interactive {
-        ctx.prompter
+        ctx.ports
+            .prompter
             .input("Paste the redirected URL", None, &|s| {
                 parse_callback(s, target, nonce)
                     .map(|_| ())
@@ -225,7 +237,7 @@ fn paste(
                 other => LoginFailure::Io(other.to_string()),
             })?
     } else {
-        (ctx.read_stdin_line)().map_err(|e| LoginFailure::Io(e.to_string()))?
+        (ctx.ports.read_stdin_line)().map_err(|e| LoginFailure::Io(e.to_string()))?
     };
     parse_callback(&text, target, nonce)
         .map(|cb| cb.request_token)

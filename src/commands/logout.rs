@@ -26,7 +26,11 @@ fn revoke(ctx: &Ctx<'_>, profile: &ProfileHandle) -> Result<Revoked, Error> {
         return Ok(Revoked::NoKey(session.access_token));
     };
     Ok(
-        match ctx.kite.invalidate(&app.api_key, &session.access_token) {
+        match ctx
+            .ports
+            .kite
+            .invalidate(&app.api_key, &session.access_token)
+        {
             Ok(()) => Revoked::Done(session.access_token),
             Err(e) if e.is_token_error() => Revoked::AlreadyDead(session.access_token),
             Err(e) => Revoked::Failed(e),
@@ -88,7 +92,7 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
                 fix: Fix::text("pass --yes to remove it without a prompt"),
             });
         }
-        let sure = ctx.prompter.confirm(
+        let sure = ctx.ports.prompter.confirm(
             &format!(
                 "Remove profile {} ({}): revoke its token and delete its keyring entries?",
                 ctx.profile_label(),

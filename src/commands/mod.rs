@@ -29,12 +29,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::cli::StoreChoice;
-use crate::clock::Clock;
+use crate::clock::{Clock, Monotonic};
 use crate::error::{Error, Fix, RunFlags};
 use crate::kite::{Endpoints, Kite};
 use crate::profile::{ConfigFile, ProfileMeta};
 use crate::prompt::Prompter;
-use crate::redirect::{Browser, WaitUi};
+use crate::redirect::{Browser, RedirectPort, WaitUi};
 use crate::store::{AppCredentials, Entries, Store, StoreError};
 use crate::ui::Ui;
 
@@ -104,7 +104,33 @@ pub trait SandboxControl {
     fn demo_client_id(&self) -> Result<String, Error>;
 }
 
-/// Everything a command may use.
+/// The ports a command reaches the outside world through: real adapters in `app`, fakes
+/// in the testkit.
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    pub prompter: &'a dyn Prompter,
+    pub kite: &'a dyn Kite,
+    pub browser: &'a dyn Browser,
+    pub clock: &'a dyn Clock,
+    /// Deadlines and how long a wait lasted.
+    pub monotonic: &'a dyn Monotonic,
+    /// Where logins catch Kite's redirect.
+    pub redirect: &'a dyn RedirectPort,
+    pub stores: &'a dyn StoreProvider,
+    /// Makes the spinner/countdown shown while waiting for the login redirect.
+    pub wait_ui: &'a dyn Fn() -> Box<dyn WaitUi>,
+    /// Present in sandbox mode.
+    pub sandbox_control: Option<&'a dyn SandboxControl>,
+    /// Reads one line from standard input (`--api-secret-stdin`, `--paste` without a TTY).
+    pub read_stdin_line: &'a dyn Fn() -> std::io::Result<String>,
+    /// Sandbox mode only: a "browser" that approves logins through the sandbox's control
+    /// API, for headless machines.
+    pub self_browser: Option<&'a dyn Browser>,
+    /// Order readiness: the static IP probe per address family and the plan check.
+    pub readiness: &'a dyn orders_probe::ReadinessPort,
+}
+
+/// Everything a command may use: this run's settings, its output and its ports.
 #[derive(Clone)]
 pub struct Ctx<'a> {
     pub profile: String,
@@ -116,53 +142,41 @@ pub struct Ctx<'a> {
     pub json: bool,
     /// `--store` when given.
     pub store_flag: Option<StoreChoice>,
-    pub prompter: &'a dyn Prompter,
-    pub kite: &'a dyn Kite,
     pub endpoints: Endpoints,
-    pub browser: &'a dyn Browser,
-    pub clock: &'a dyn Clock,
     pub config: ConfigFile,
-    pub stores: &'a dyn StoreProvider,
     pub ui: &'a Ui,
-    /// Makes the spinner/countdown shown while waiting for the login redirect.
-    pub wait_ui: &'a dyn Fn() -> Box<dyn WaitUi>,
-    /// Present in sandbox mode.
-    pub sandbox_control: Option<&'a dyn SandboxControl>,
-    /// Reads one line from standard input (`--api-secret-stdin`, `--paste` without a TTY).
-    pub read_stdin_line: &'a dyn Fn() -> std::io::Result<String>,
     /// A browser can be opened here ($BROWSER, or a display and no SSH session).
     pub browser_available: bool,
-    /// Sandbox mode only: a "browser" that approves logins through the sandbox's control
-    /// API, for headless machines.
-    pub self_browser: Option<&'a dyn Browser>,
-    /// Order readiness: the static IP probe per address family and the plan check.
-    pub readiness: &'a dyn orders_probe::ReadinessPort,
-    /// Set once the user lets kite-setup play the browser's part (sandbox only).
-    pub self_play: std::cell::Cell<bool>,
+    /// The person let kite-setup play the browser's part (sandbox only): set on the copy
+    /// of the context that [`Ctx::with_self_play`] returns.
+    pub self_play: bool,
+    pub ports: Ports<'a>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The browser logins go through: the real one, or the sandbox self-player.
     pub fn login_browser(&self) -> &dyn Browser {
-        match self.self_browser {
-            Some(b) if self.self_play.get() => b,
-            _ => self.browser,
+        match self.ports.self_browser {
+            Some(b) if self.self_play => b,
+            _ => self.ports.browser,
         }
     }
 
     /// In sandbox mode without a browser, offers (or, without a terminal, decides) to
-    /// play the browser's part. Returns whether self-play is on.
-    pub fn offer_self_play(&self) -> Result<bool, Error> {
-        if self.self_play.get() {
-            return Ok(true);
-        }
-        if self.self_browser.is_none() || self.sandbox_control.is_none() || self.browser_available {
-            return Ok(false);
+    /// play the browser's part. Returns the context the rest of the command runs with:
+    /// this one with `self_play` set when self-play is on.
+    pub fn with_self_play(&self) -> Result<Ctx<'a>, Error> {
+        if self.self_play
+            || self.ports.self_browser.is_none()
+            || self.ports.sandbox_control.is_none()
+            || self.browser_available
+        {
+            return Ok(self.clone());
         }
         let yes = if self.interactive {
             self.ui
                 .say("No browser can be opened here (no display, or an SSH session).");
-            self.prompter.confirm(
+            self.ports.prompter.confirm(
                 "Let kite-setup play the browser's part in the sandbox (create the app, approve the login)?",
                 true,
             )?
@@ -170,8 +184,10 @@ impl Ctx<'_> {
             self.ui.say("No browser can be opened here: kite-setup plays the browser's part in the sandbox.");
             true
         };
-        self.self_play.set(yes);
-        Ok(yes)
+        Ok(Ctx {
+            self_play: yes,
+            ..self.clone()
+        })
     }
 
     pub fn entries(&self) -> Entries {
@@ -208,7 +224,7 @@ impl Ctx<'_> {
     /// secrets are still in the keyring, so that is the error.
     pub fn open_recorded(&self, meta: &ProfileMeta) -> Result<Arc<dyn Store>, StoreError> {
         let choice = self.store_flag.unwrap_or(meta.store);
-        match self.stores.open(choice)? {
+        match self.ports.stores.open(choice)? {
             (store, used) if used == choice => Ok(store),
             _ => Err(StoreError::Unavailable {
                 backend: crate::store::backends::OS_BACKEND.into(),
@@ -224,7 +240,7 @@ impl Ctx<'_> {
     /// without one the sandbox-only file (which it says), and the choice to record.
     pub fn open_new_store(&self) -> Result<(Arc<dyn Store>, StoreChoice), Error> {
         let choice = self.store_flag.unwrap_or(StoreChoice::Auto);
-        let (store, used) = self.stores.open(choice)?;
+        let (store, used) = self.ports.stores.open(choice)?;
         if used == StoreChoice::SandboxFile && choice != used {
             self.ui.warn(format!(
                 "No OS keyring here: sandbox secrets go to a plaintext file in {} (sandbox only; live profiles never do this)",

@@ -82,7 +82,7 @@ pub fn push_to(
 ) -> Result<u8, Error> {
     let profile = ctx.open_profile()?;
     let app = profile.require_app()?;
-    let session = profile.require_session(ctx.clock.now())?;
+    let session = profile.require_session(ctx.ports.clock.now())?;
     if with_app && app.api_secret.is_empty() {
         return Err(Error::failed(
             "no api_secret is stored here to send with --with-app",

@@ -16,8 +16,8 @@ use crate::store::{
     set_json_verified,
 };
 use crate::testkit::{
-    Answer, Harness, OK_QUERY, RecordingBrowser, ScriptedPrompter, kite_error, port_from,
-    redirect_url, with_ctx,
+    Answer, Harness, OK_QUERY, RecordingBrowser, ScriptedPrompter, kite_error, redirect_url,
+    with_ctx,
 };
 
 use super::TestMachine;
@@ -29,15 +29,17 @@ const NEW: &str = "n3wn3wN3WN3Wn3wn3wN3WN3Wn3wn3w99";
 const NEW2: &str = "an0th3rS3cr3tan0th3rS3cr3tan0th3";
 const OLD_TOKEN: &str = "oldtoken0123456789abcdefghijklmn";
 
-/// A free loopback port, apart from the ones the other flow tests use.
+/// A new port per call, so that no two logins of a test share a redirect URL. Nothing
+/// binds it: logins go through the harness's fake redirect.
 fn test_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(5400);
-    port_from(&NEXT, 5600)
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
 }
 
-/// A browser that completes Kite's login whenever a login page is opened.
-fn kite_browser(port: u16) -> RecordingBrowser {
-    crate::testkit::kite_browser(port, OK_QUERY)
+/// A browser that completes Kite's login (through `h`'s fake redirect) whenever a login
+/// page is opened.
+fn kite_browser(h: &Harness, port: u16) -> RecordingBrowser {
+    crate::testkit::kite_browser(h, port, OK_QUERY)
 }
 
 fn entries() -> Entries {
@@ -190,7 +192,7 @@ fn regenerate(
     places: &Places,
 ) -> (Result<u8, Error>, String, String) {
     let p = ScriptedPrompter::new(script);
-    let b = kite_browser(port);
+    let b = kite_browser(h, port);
     with_ctx(h, &p, &b, true, "", |ctx| run(ctx, a, &places.env()))
 }
 
@@ -202,7 +204,7 @@ fn regenerate_no_input(
     stdin: &str,
 ) -> (Result<u8, Error>, String, String) {
     let p = ScriptedPrompter::new(vec![]);
-    let b = kite_browser(port);
+    let b = kite_browser(h, port);
     let places = Places::planted();
     with_ctx(h, &p, &b, false, stdin, |ctx| run(ctx, a, &places.env()))
 }
@@ -223,7 +225,7 @@ fn happy_path_swaps_revokes_and_finds_the_old_copies() {
     set_up(&h, port);
     let places = Places::planted();
     let p = ScriptedPrompter::new(script_to_secret(NEW));
-    let b = kite_browser(port);
+    let b = kite_browser(&h, port);
     let (r, out, err) = with_ctx(&h, &p, &b, true, "", |ctx| run(ctx, &args(), &places.env()));
     assert_eq!(r.unwrap(), 0, "{err}");
     assert!(out.is_empty(), "stdout stays data-only: {out}");
@@ -282,7 +284,7 @@ fn the_old_secret_pasted_again_is_refused_and_asked_again() {
     let mut script = script_to_secret(OLD);
     script.push(("new api_secret", Answer::Text(NEW.into())));
     let p = ScriptedPrompter::new(script);
-    let b = kite_browser(port);
+    let b = kite_browser(&h, port);
     let places = Places::planted();
     let a = RegenerateArgs {
         no_scan: true,

@@ -77,7 +77,7 @@ pub fn login(ctx: &Ctx<'_>, args: &RemoteLoginArgs, env: &RemoteEnv<'_>) -> Resu
             if expect_url {
                 expect_url = false;
                 if let Ok(url) = url::Url::parse(line.trim()) {
-                    say_opened(ctx.ui, &ctx.browser.open(&url), true);
+                    say_opened(ctx.ui, &ctx.ports.browser.open(&url), true);
                 }
             }
             expect_url = line.trim() == "Log in to Kite at:";

@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
     // This profile as it is after any `init` a kill cut short is finished or dropped; a
     // store that cannot be opened is reported below, per profile.
     if let Some(meta) = ctx.config.load()?.get(&ctx.profile, ctx.sandbox)
-        && let Ok((store, _)) = ctx.stores.open(ctx.store_flag.unwrap_or(meta.store))
+        && let Ok((store, _)) = ctx.ports.stores.open(ctx.store_flag.unwrap_or(meta.store))
     {
         super::txn::recover(ctx, store.as_ref())?;
     }
@@ -153,7 +153,7 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         r.api_key_masked = Some(a.api_key.masked());
         r.secret_stored = !a.api_secret.is_empty();
     }
-    let now = ctx.clock.now();
+    let now = ctx.ports.clock.now();
     match load_session(store.as_ref(), &entries) {
         Ok(Some(s)) if s.is_valid_at(now) => {
             r.token = TokenState::Valid {
@@ -162,7 +162,7 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
                 seconds: s.time_left(now).as_secs(),
             };
             if check && let Some(a) = &app {
-                r.check = Some(match ctx.kite.profile(&a.api_key, &s.access_token) {
+                r.check = Some(match ctx.ports.kite.profile(&a.api_key, &s.access_token) {
                     Ok(p) => Ok(format!(
                         "Kite accepts the token ({} {})",
                         p.user_name, p.user_id

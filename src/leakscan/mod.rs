@@ -167,7 +167,7 @@ pub fn scan_with(plan: &ScanPlan, needles: &[Needle], git: &dyn GitRunner) -> Sc
     let Some(matcher) = search::Matcher::new(needles) else {
         return ScanReport::default();
     };
-    let deadline = std::time::Instant::now() + plan.time_budget;
+    let deadline = crate::clock::Monotonic::now(&crate::clock::SystemMonotonic) + plan.time_budget;
     let mut report = walk::scan_files(plan, &matcher, deadline);
     for root in &plan.roots {
         if let ScanRoot::WorkTree(tree) = root {

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::clock::{Monotonic, SystemMonotonic};
+
 use ignore::{WalkBuilder, WalkState};
 
 use super::search::{Hit, Matcher};
@@ -134,7 +136,7 @@ impl Shared<'_> {
                 let mut scratch = Scratch::default();
                 let canonical = &canonical;
                 Box::new(move |entry| {
-                    if Instant::now() >= self.deadline {
+                    if SystemMonotonic.now() >= self.deadline {
                         self.truncated.store(true, Ordering::Relaxed);
                         return WalkState::Quit;
                     }

@@ -362,7 +362,7 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConfigError
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix).map_err(|e| ConfigError::Io {
+    crate::random::fill(&mut suffix).map_err(|e| ConfigError::Io {
         op: "get randomness for".into(),
         path: path.display().to_string(),
         detail: e.to_string(),
@@ -376,6 +376,7 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConfigError
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
+        #[allow(clippy::disallowed_methods)] // the one private-file writer (0600, atomic)
         let mut f = opts.open(&tmp).map_err(|e| io_err("create", &tmp, &e))?;
         f.write_all(bytes).map_err(|e| io_err("write", &tmp, &e))?;
         f.sync_all().map_err(|e| io_err("sync", &tmp, &e))?;

@@ -120,7 +120,9 @@ impl Browser for SystemBrowser {
         }
         let mut last_error = None;
         for (program, args) in &commands {
-            match Command::new(program)
+            #[allow(clippy::disallowed_methods)] // the browser adapter starts the opener
+            let mut cmd = Command::new(program);
+            match cmd
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

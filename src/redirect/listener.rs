@@ -19,6 +19,8 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
+use crate::clock::{Monotonic, SystemMonotonic};
+
 use crate::error::{Fix, RunFlags};
 use tiny_http::{Header, Method, Request, Response, Server};
 
@@ -154,10 +156,13 @@ impl std::fmt::Debug for Listener {
 /// finished listener's socket from its accept thread, a moment after `wait` returns, so a
 /// retried login on the same port (init's "try again") would otherwise find it busy.
 fn bind_retrying(addr: SocketAddr) -> io::Result<TcpListener> {
-    let until = Instant::now() + std::time::Duration::from_millis(500);
+    let until = SystemMonotonic.now() + std::time::Duration::from_millis(500);
     loop {
-        match TcpListener::bind(addr) {
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < until => {
+        // The one place that binds the redirect listener.
+        #[allow(clippy::disallowed_methods)]
+        let bound = TcpListener::bind(addr);
+        match bound {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && SystemMonotonic.now() < until => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             other => return other,
@@ -212,7 +217,7 @@ impl Listener {
 
     fn wait_inner(&self, deadline: Instant, ui: &mut dyn WaitUi) -> Result<Callback, WaitError> {
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let remaining = deadline.saturating_duration_since(SystemMonotonic.now());
             match ui.tick(remaining) {
                 WaitControl::Continue => {}
                 WaitControl::Paste => return Err(WaitError::PasteRequested),

@@ -179,7 +179,7 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // An OS without randomness cannot run kite-setup at all (nonces need it too); a
     // fixed probe name would still work, so fall back to zeros rather than fail here.
-    let _ = getrandom::fill(&mut buf);
+    let _ = crate::random::fill(&mut buf);
     crate::profile::hex(&buf)
 }
 

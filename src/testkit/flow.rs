@@ -1,5 +1,6 @@
 //! Fakes for flow tests: a scripted Kite that behaves like the real one for one user,
-//! a store provider over `MemoryStore`, and a builder for a `Ctx` wired to fakes.
+//! a store provider over `MemoryStore`, a browser that completes the login through the
+//! fake redirect, and a builder for a `Ctx` wired to fakes.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -8,11 +9,11 @@ use jiff::Timestamp;
 use url::Url;
 
 use crate::cli::StoreChoice;
-use crate::commands::{Ctx, StoreProvider};
+use crate::commands::{Ctx, Ports, StoreProvider};
 use crate::kite::{Kite, KiteError, SessionData, UserProfile};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
-use crate::testkit::{FixedClock, MemoryStore, RecordingBrowser};
+use crate::testkit::{FakeRedirect, FixedClock, MemoryStore, RecordingBrowser};
 
 /// A Kite for one user: every exchange succeeds with a fresh token unless a scripted
 /// failure is queued; records every call (never the secret).
@@ -215,43 +216,15 @@ impl StoreProvider for MemoryStores {
     }
 }
 
-/// A free loopback port right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// What a browser does after Kite's login: GET the redirect URL with the given query
-/// (and the nonce taken from the login URL's `redirect_params`).
-pub fn follow_redirect(login_url: &Url, redirect_url: &str, query: &str) {
-    let params: Vec<(String, String)> = login_url.query_pairs().into_owned().collect();
-    let inner = params
-        .iter()
+/// What a browser does after Kite's login: follow the redirect to `redirect_url` with
+/// the given query (and the nonce taken from the login URL's `redirect_params`).
+pub fn redirected_url(login_url: &Url, redirect_url: &str, query: &str) -> Url {
+    let inner = login_url
+        .query_pairs()
         .find(|(k, _)| k == "redirect_params")
-        .map(|(_, v)| v.clone())
+        .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let target = format!("{redirect_url}?{query}&{inner}");
-    std::thread::spawn(move || {
-        let url = Url::parse(&target).unwrap();
-        let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-        for _ in 0..50 {
-            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
-                use std::io::{Read, Write};
-                let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
-                let _ = write!(
-                    s,
-                    "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-                );
-                let mut buf = Vec::new();
-                let _ = s.read_to_end(&mut buf);
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-    });
+    Url::parse(&format!("{redirect_url}?{query}&{inner}")).expect("a redirect URL")
 }
 
 /// Keeps `Ctx`'s borrowed parts alive for a test.
@@ -260,6 +233,8 @@ pub struct Harness {
     pub store: Arc<MemoryStore>,
     pub config_dir: tempfile::TempDir,
     pub now: Timestamp,
+    /// Where logins catch the redirect (no socket), with the monotonic clock it moves.
+    pub redirect: FakeRedirect,
     pub readiness: FakeReadiness,
 }
 
@@ -271,6 +246,7 @@ impl Harness {
             store: Arc::new(MemoryStore::default()),
             config_dir: tempfile::tempdir().unwrap(),
             now,
+            redirect: FakeRedirect::default(),
             readiness: FakeReadiness::allowed(),
         }
     }
@@ -316,21 +292,25 @@ pub fn with_ctx_on<T>(
         interactive,
         json: false,
         store_flag: None,
-        prompter,
-        kite: &h.kite,
         endpoints: crate::kite::Endpoints::live(),
-        browser,
-        clock: &clock,
         config: crate::profile::ConfigFile::new(h.config_dir.path().to_path_buf()),
-        stores: &stores,
         ui,
-        wait_ui: &wait_ui,
-        sandbox_control: None,
-        read_stdin_line: &read_line,
         browser_available: true,
-        self_browser: None,
-        self_play: std::cell::Cell::new(false),
-        readiness: &h.readiness,
+        self_play: false,
+        ports: Ports {
+            prompter,
+            browser,
+            kite: &h.kite,
+            clock: &clock,
+            monotonic: &h.redirect.clock,
+            redirect: &h.redirect,
+            stores: &stores,
+            wait_ui: &wait_ui,
+            sandbox_control: None,
+            read_stdin_line: &read_line,
+            self_browser: None,
+            readiness: &h.readiness,
+        },
     };
     f(&ctx)
 }
@@ -338,30 +318,20 @@ pub fn with_ctx_on<T>(
 /// Kite's success redirect query (the nonce is added from the login URL).
 pub const OK_QUERY: &str = "action=login&type=login&status=success&request_token=rt0123456789";
 
-/// The next free loopback port from `next`, below `end` (each test module keeps its own
-/// range so parallel tests never share a port).
-pub fn port_from(next: &std::sync::atomic::AtomicU16, end: u16) -> u16 {
-    loop {
-        let p = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        assert!(p < end, "ran out of test ports");
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-}
-
 /// kite-setup's redirect URL on `port`.
 pub fn redirect_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}/kite-setup/callback")
 }
 
-/// A browser that completes Kite's login with `query` whenever a login page is opened
-/// (and records other pages, such as the console, without doing anything there).
-pub fn kite_browser(port: u16, query: &'static str) -> RecordingBrowser {
+/// A browser that completes Kite's login with `query` whenever a login page is opened,
+/// redirecting to kite-setup's URL on `port` through `h`'s fake redirect (and records
+/// other pages, such as the console, without doing anything there).
+pub fn kite_browser(h: &Harness, port: u16, query: &'static str) -> RecordingBrowser {
     let to = redirect_url(port);
+    let redirect = h.redirect.clone();
     RecordingBrowser::acting(move |url| {
         if url.path().ends_with("/connect/login") {
-            follow_redirect(url, &to, query);
+            redirect.deliver(redirected_url(url, &to, query));
         }
     })
 }

@@ -5,6 +5,10 @@
 //! `tests/keyring_store.rs` stays a binary of its own (`harness = false`): it re-executes
 //! itself once per scenario with the environment of a private Secret Service.
 
+// Tests reach files, processes, sockets, time and the terminal directly: clippy.toml's
+// bans are for the product code.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 mod support;
 
 mod bad_input;

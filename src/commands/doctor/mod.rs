@@ -72,6 +72,7 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
     let opened = match &meta {
         Some(m) => ctx.open_recorded(m),
         None => ctx
+            .ports
             .stores
             .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))
             .map(|(s, _)| s),
@@ -132,11 +133,11 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
     };
 
     // Clock and API host.
-    let kite_answers = ctx.kite.server_time();
+    let kite_answers = ctx.ports.kite.server_time();
     let kite_up = kite_answers.is_ok();
     match kite_answers {
         Ok(server) => {
-            let skew = ctx.clock.now().duration_since(server).as_secs();
+            let skew = ctx.ports.clock.now().duration_since(server).as_secs();
             let verdict = if skew.abs() <= 30 {
                 Verdict::Pass
             } else {
@@ -178,7 +179,7 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
         ("kite login", &ctx.endpoints.login),
         ("kite console", &ctx.endpoints.console),
     ] {
-        match ctx.kite.reachable(url) {
+        match ctx.ports.kite.reachable(url) {
             Ok(()) => probes.push(probe(name, Verdict::Pass, format!("{url} answers"), None)),
             Err(e) => probes.push(probe(
                 name,

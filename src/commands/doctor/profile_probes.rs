@@ -45,7 +45,7 @@ pub(super) fn profile_probes(
             return;
         }
     };
-    let now = ctx.clock.now();
+    let now = ctx.ports.clock.now();
     let session = match crate::store::load_session(store, &entries) {
         Ok(Some(s)) if s.is_valid_at(now) => s,
         Ok(found) => {
@@ -80,7 +80,7 @@ pub(super) fn profile_probes(
         ));
         return;
     }
-    match ctx.kite.profile(&app.api_key, &session.access_token) {
+    match ctx.ports.kite.profile(&app.api_key, &session.access_token) {
         Ok(_) if session.dies_soon(now) => probes.push(probe(
             "session",
             Verdict::Warn,

@@ -88,7 +88,7 @@ pub fn run(
         }
         items.push("Set up a new app (replaces this profile once verified)");
         items.push("Quit and change nothing");
-        let pick = ctx.prompter.select("What now?", &items, 0)?;
+        let pick = ctx.ports.prompter.select("What now?", &items, 0)?;
         match items[pick] {
             s if s.starts_with("Keep") => reuse = stored,
             s if s.starts_with("Quit") => {
@@ -99,27 +99,30 @@ pub fn run(
         }
     }
 
-    let mut draft = if let (Some(creds), Some(meta)) = (reuse, &existing) {
-        Draft {
+    let (ctx, mut draft) = if let (Some(creds), Some(meta)) = (reuse, &existing) {
+        let draft = Draft {
             client_id: meta.client_id.clone(),
             plan: meta.plan,
             redirect_url: meta.redirect_url.clone(),
             app_name: meta.app_name.clone(),
             creds,
-        }
+        };
+        (ctx.clone(), draft)
     } else {
-        let client_id = step_console(ctx, args)?;
-        let plan = step_plan(ctx, args)?;
-        let (redirect_url, app_name) = step_create_app(ctx, &client_id, is_port_free)?;
-        let creds = step_capture(ctx, &client_id, &redirect_url, plan)?;
-        Draft {
+        let (ctx, client_id) = step_console(ctx, args)?;
+        let plan = step_plan(&ctx, args)?;
+        let (redirect_url, app_name) = step_create_app(&ctx, &client_id, is_port_free)?;
+        let creds = step_capture(&ctx, &client_id, &redirect_url, plan)?;
+        let draft = Draft {
             client_id,
             plan,
             redirect_url,
             app_name: Some(app_name),
             creds,
-        }
+        };
+        (ctx, draft)
     };
+    let ctx = &ctx;
 
     let session = step_verify(ctx, &mut draft, args)?;
     if let Some(s) = &session {
@@ -165,9 +168,9 @@ fn preflight_store(ctx: &Ctx<'_>) -> Result<Arc<dyn Store>, Error> {
 
 /// The clock check: the console's TOTP fails when the clock is off by more than ~30 s.
 fn preflight_clock(ctx: &Ctx<'_>) {
-    match ctx.kite.server_time() {
+    match ctx.ports.kite.server_time() {
         Ok(server) => {
-            let skew = ctx.clock.now().duration_since(server).unsigned_abs();
+            let skew = ctx.ports.clock.now().duration_since(server).unsigned_abs();
             if skew <= MAX_SKEW {
                 ctx.ui.ok(format!(
                     "Clock is in step with Kite (off by {} s)",
@@ -200,8 +203,9 @@ fn step_store(
     if interactive {
         ctx.ui.heading("Step 6 of 7 — Store");
     }
-    let now = ctx.clock.now();
+    let now = ctx.ports.clock.now();
     let (_, used_choice) = ctx
+        .ports
         .stores
         .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?;
     let meta = ProfileMeta {
@@ -246,7 +250,7 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
     ctx.ui.say("  api_secret  stored");
     ctx.ui.say(format!("  redirect    {}", draft.redirect_url));
     if let Some(s) = session {
-        let left = s.time_left(ctx.clock.now());
+        let left = s.time_left(ctx.ports.clock.now());
         ctx.ui.say(format!(
             "  token       valid until {} IST ({})",
             format_ist(s.expires_at),

@@ -14,7 +14,11 @@ use super::{Draft, plans};
 
 /// One `/quote` call: the plan Kite shows replaces the one typed.
 pub(super) fn verify_plan(ctx: &Ctx<'_>, draft: &mut Draft, session: &StoredSession) {
-    let seen = check_plan(ctx.readiness, &draft.creds.api_key, &session.access_token);
+    let seen = check_plan(
+        ctx.ports.readiness,
+        &draft.creds.api_key,
+        &session.access_token,
+    );
     match (&seen, draft.plan) {
         (PlanSeen::Personal, Plan::Connect) => {
             ctx.ui.warn(orders_probe::plan_mismatch_message(
@@ -68,10 +72,10 @@ pub(super) fn step_orders(
     let key = &draft.creds.api_key;
     let token = &session.access_token;
     ctx.ui.say(PROBE_LINE);
-    let mut check = check_orders(ctx.readiness, ctx.sandbox, key, token);
+    let mut check = check_orders(ctx.ports.readiness, ctx.sandbox, key, token);
     report(ctx, &check);
     if !check.any_refused() {
-        return Ok(Some(check.record(ctx.clock.now())));
+        return Ok(Some(check.record(ctx.ports.clock.now())));
     }
     if interactive {
         let items = [
@@ -79,17 +83,18 @@ pub(super) fn step_orders(
             "My bot runs on another machine",
         ];
         if ctx
+            .ports
             .prompter
             .select("Where will your bot send orders from?", &items, 0)?
             == 1
         {
             say_elsewhere(ctx, "");
-            return Ok(Some(check.record(ctx.clock.now())));
+            return Ok(Some(check.record(ctx.ports.clock.now())));
         }
-        if let Some(control) = ctx.sandbox_control {
+        if let Some(control) = ctx.ports.sandbox_control {
             let ips = check.refused_ips();
             if !ips.is_empty()
-                && ctx.prompter.confirm(
+                && ctx.ports.prompter.confirm(
                     &format!(
                         "Register {} on the sandbox account's IP Whitelist (as its console's profile page would)?",
                         ips.join(" and ")
@@ -100,14 +105,14 @@ pub(super) fn step_orders(
                 let refs: Vec<&str> = ips.iter().map(String::as_str).collect();
                 control.set_ips(&draft.client_id, &refs)?;
                 ctx.ui.ok("Saved the sandbox IP Whitelist; checking again");
-                check = check_orders(ctx.readiness, ctx.sandbox, key, token);
+                check = check_orders(ctx.ports.readiness, ctx.sandbox, key, token);
                 report(ctx, &check);
             }
         } else if args.lookup_public_ip
-            || ctx.prompter.confirm(
+            || ctx.ports.prompter.confirm(
                 &format!(
                     "Look up this machine's public IP through {}?",
-                    ctx.readiness.public_ip_service()
+                    ctx.ports.readiness.public_ip_service()
                 ),
                 false,
             )?
@@ -127,7 +132,7 @@ pub(super) fn step_orders(
             ctx.command("doctor")
         ));
     }
-    Ok(Some(check.record(ctx.clock.now())))
+    Ok(Some(check.record(ctx.ports.clock.now())))
 }
 
 /// The sandbox console's profile page, in sandbox mode.
@@ -141,10 +146,10 @@ pub(crate) fn console_profile(ctx: &Ctx<'_>) -> Option<String> {
 }
 
 fn lookup(ctx: &Ctx<'_>) {
-    match ctx.readiness.public_ip() {
+    match ctx.ports.readiness.public_ip() {
         Ok(ip) => ctx.ui.say(format!(
             "This machine's public IP, as {} sees it: {ip}",
-            ctx.readiness.public_ip_service()
+            ctx.ports.readiness.public_ip_service()
         )),
         Err(e) => ctx.ui.warn(format!("Could not look up the public IP: {e}")),
     }

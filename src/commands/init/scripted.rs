@@ -56,7 +56,7 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
                 .and("; secrets are never flags"),
         ));
     }
-    let line = (ctx.read_stdin_line)().map_err(|e| Error::StdinUnreadable {
+    let line = (ctx.ports.read_stdin_line)().map_err(|e| Error::StdinUnreadable {
         what: "the api_secret",
         detail: e.to_string(),
     })?;
@@ -95,7 +95,7 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
             .warn("SKIPPING VERIFICATION (--skip-verify): nothing was checked against Kite.");
         None
     } else {
-        ctx.offer_self_play()?;
+        let ctx = &ctx.with_self_play()?;
         Some(verify_once(
             ctx,
             &mut draft,

@@ -37,7 +37,7 @@ pub(super) fn step_verify(
             .warn("secret or redirect URL will only show up at your first `kite-setup login`.");
         return Ok(None);
     }
-    if !ctx.self_play.get() {
+    if !ctx.self_play {
         ctx.ui.say(
             "Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.",
         );
@@ -113,12 +113,16 @@ impl Verification for DraftLogin<'_> {
         let mut items: Vec<&str> = fixes.clone();
         items.push("Try the login again");
         items.push("Quit without saving anything");
-        let pick = ctx.prompter.select("What do you want to do?", &items, 0)?;
+        let pick = ctx
+            .ports
+            .prompter
+            .select("What do you want to do?", &items, 0)?;
         let creds = draft.creds.clone();
         match items[pick] {
             SECRET => {
                 let key = creds.api_key.expose().to_string();
                 let s = ctx
+                    .ports
                     .prompter
                     .secret("api_secret", &move |s| validate::api_secret(s, Some(&key)))?;
                 draft.creds = AppCredentials {
@@ -127,14 +131,17 @@ impl Verification for DraftLogin<'_> {
                 };
             }
             KEY => {
-                let k = ctx.prompter.input("api_key", None, &validate::api_key)?;
+                let k = ctx
+                    .ports
+                    .prompter
+                    .input("api_key", None, &validate::api_key)?;
                 draft.creds = AppCredentials {
                     api_key: Secret::new(k),
                     api_secret: creds.api_secret.clone(),
                 };
             }
             URL => {
-                let u = ctx.prompter.input(
+                let u = ctx.ports.prompter.input(
                     "Redirect URL exactly as registered",
                     Some(&draft.redirect_url),
                     &|s| {

@@ -12,11 +12,14 @@ use super::{CALLBACK_PATH, DEFAULT_PORT};
 use crate::commands::login_flow::say_opened;
 use crate::commands::{Ctx, plans};
 
-pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Error> {
+/// Returns the client ID, and the context the rest of the wizard runs with (self-play
+/// decided here, before the console step).
+pub(super) fn step_console<'a>(ctx: &Ctx<'a>, args: &InitArgs) -> Result<(Ctx<'a>, String), Error> {
     ctx.ui
         .heading("Step 1 of 7 — Log in to the Kite developer console");
-    let self_play = ctx.offer_self_play()?;
-    let demo_id = match ctx.sandbox_control {
+    let ctx = &ctx.with_self_play()?;
+    let self_play = ctx.self_play;
+    let demo_id = match ctx.ports.sandbox_control {
         Some(c) => c.demo_client_id().ok(),
         None => None,
     };
@@ -28,7 +31,7 @@ pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Err
                 "The sandbox's demo account is {demo} (press Enter to use it)."
             ));
         }
-        let raw = ctx.prompter.input(
+        let raw = ctx.ports.prompter.input(
             "Your Zerodha client ID (like AB1234)",
             demo_id.as_deref(),
             &|s| validate::client_id(s).map(|_| ()),
@@ -40,7 +43,7 @@ pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Err
         ctx.ui.say(format!(
             "(sandbox: kite-setup plays the console's part; it is at {console} if you want to look)"
         ));
-        return Ok(client_id);
+        return Ok((ctx.clone(), client_id));
     }
     ctx.ui
         .say("Open the developer console and log in with your client ID, password and the");
@@ -48,9 +51,10 @@ pub(super) fn step_console(ctx: &Ctx<'_>, args: &InitArgs) -> Result<String, Err
         .say("6-digit TOTP code from your authenticator app (the same one you use for Kite):");
     ctx.ui.say(format!("  {console}"));
     open_quietly(ctx, &console);
-    ctx.prompter
+    ctx.ports
+        .prompter
         .pause("Press Enter when you are logged in to the console")?;
-    Ok(client_id)
+    Ok((ctx.clone(), client_id))
 }
 
 pub(super) fn step_plan(ctx: &Ctx<'_>, args: &InitArgs) -> Result<Plan, Error> {
@@ -72,6 +76,7 @@ pub(super) fn step_plan(ctx: &Ctx<'_>, args: &InitArgs) -> Result<Plan, Error> {
         .collect();
     let refs: Vec<&str> = items.iter().map(String::as_str).collect();
     let pick = ctx
+        .ports
         .prompter
         .select("Which plan is (or will be) the app on?", &refs, 0)?;
     Ok(plans::PLANS[pick].plan)
@@ -96,7 +101,7 @@ pub(super) fn step_create_app(
         })?;
     let redirect_url = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
     let app_name = format!("kite-setup-{}", client_id.to_ascii_lowercase());
-    if ctx.self_play.get() {
+    if ctx.self_play {
         ctx.ui
             .say("kite-setup will create the app in the sandbox itself, with these values:");
     } else {
@@ -136,7 +141,7 @@ pub(super) fn step_capture(
 ) -> Result<AppCredentials, Error> {
     ctx.ui
         .heading("Step 4 of 7 — Copy the api_key and api_secret");
-    if let Some(control) = ctx.sandbox_control.filter(|_| ctx.self_play.get()) {
+    if let Some(control) = ctx.ports.sandbox_control.filter(|_| ctx.self_play) {
         let plan = match plan {
             Plan::Personal => "personal",
             Plan::Connect => "connect",
@@ -152,11 +157,14 @@ pub(super) fn step_capture(
         .say("The app's page shows the api_key and the api_secret. The secret is shown only once:");
     ctx.ui
         .say("copy it now. (Lost it later? `kite-setup regenerate` makes a new one.)");
-    let key = ctx.prompter.input("api_key", None, &validate::api_key)?;
+    let key = ctx
+        .ports
+        .prompter
+        .input("api_key", None, &validate::api_key)?;
     ctx.ui
         .say("The api_secret is not shown while you type or paste it.");
     let key_for_check = key.clone();
-    let secret = ctx.prompter.secret("api_secret", &move |s| {
+    let secret = ctx.ports.prompter.secret("api_secret", &move |s| {
         validate::api_secret(s, Some(&key_for_check))
     })?;
     Ok(AppCredentials {
@@ -166,5 +174,5 @@ pub(super) fn step_capture(
 }
 /// Opens the console; the URL is on screen already, so no "open it yourself".
 fn open_quietly(ctx: &Ctx<'_>, url: &url::Url) {
-    say_opened(ctx.ui, &ctx.browser.open(url), false);
+    say_opened(ctx.ui, &ctx.ports.browser.open(url), false);
 }

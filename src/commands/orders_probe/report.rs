@@ -41,7 +41,7 @@ pub fn doctor_lines(
     let session = crate::store::load_session(store, &entries)
         .ok()
         .flatten()
-        .filter(|s| s.is_valid_at(ctx.clock.now()));
+        .filter(|s| s.is_valid_at(ctx.ports.clock.now()));
     let (Some(app), Some(session)) = (app, session) else {
         return skip_all(
             "not checked: Kite is asked with today's access token, and there is none".into(),
@@ -49,7 +49,7 @@ pub fn doctor_lines(
         );
     };
     let (key, token) = (&app.api_key, &session.access_token);
-    let check = check_orders(ctx.readiness, ctx.sandbox, key, token);
+    let check = check_orders(ctx.ports.readiness, ctx.sandbox, key, token);
     let console_profile = ctx.sandbox.then(|| {
         format!(
             "{}/profile",
@@ -74,7 +74,7 @@ pub fn doctor_lines(
         });
     }
     let console = ctx.endpoints.console.as_str();
-    let seen = check_plan(ctx.readiness, key, token);
+    let seen = check_plan(ctx.ports.readiness, key, token);
     let plan_line = match (&seen, meta.plan) {
         (PlanSeen::Personal, Plan::Connect) => DoctorLine {
             name: "plan",
@@ -103,7 +103,7 @@ pub fn doctor_lines(
     };
     lines.push(plan_line);
     // Best effort: a metadata file that cannot be written does not change the verdicts.
-    let _ = save_record(ctx, Some(check.record(ctx.clock.now())), seen.plan());
+    let _ = save_record(ctx, Some(check.record(ctx.ports.clock.now())), seen.plan());
     lines
 }
 

@@ -70,7 +70,7 @@ pub(super) fn drive(
                     None => ctx
                         .ui
                         .ok("No previous access token was stored: nothing to revoke"),
-                    Some(t) => match ctx.kite.invalidate(&rot.api_key, t) {
+                    Some(t) => match ctx.ports.kite.invalidate(&rot.api_key, t) {
                         Ok(()) => ctx.ui.ok("Revoked the previous access token at Kite"),
                         Err(e) if e.is_token_error() => ctx.ui.ok(
                             "Kite already rejects the previous access token (expired or revoked)",
@@ -123,7 +123,7 @@ fn verify(
         .heading("Step 4 of 6 — Verify the new secret with a real login");
     ctx.ui
         .say("Log in as you do on Kite (client ID, password, TOTP).");
-    ctx.offer_self_play()?;
+    let ctx = &ctx.with_self_play()?;
     let mut login = NewSecretLogin {
         store,
         meta,
@@ -205,10 +205,11 @@ impl Verification for NewSecretLogin<'_> {
             "Try the login again",
             "Stop here (finish later with `regenerate --resume`)",
         ];
-        match ctx
-            .prompter
-            .select("What do you want to do?", &items, usize::from(!checksum))?
-        {
+        match ctx.ports.prompter.select(
+            "What do you want to do?",
+            &items,
+            usize::from(!checksum),
+        )? {
             0 => {
                 let rot = &mut *self.rot;
                 let s = capture(ctx, &rot.api_key, rot.data.old_api_secret.as_ref())?;

@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx<'_>, args: &RegenerateArgs, env: &RegenerateEnv<'_>) -> Res
             "Abort it: drop the pending secret",
             "Quit and change nothing",
         ];
-        return match ctx.prompter.select("What now?", &items, 0)? {
+        return match ctx.ports.prompter.select("What now?", &items, 0)? {
             0 => resume(ctx, store, meta, p, args, env),
             1 => abort(ctx, store.as_ref(), Some(p), args),
             _ => {
@@ -133,7 +133,7 @@ fn fresh(
     }
     if args.yes {
         ctx.ui.say("Going ahead (--yes).");
-    } else if !ctx.prompter.confirm("Start?", true)? {
+    } else if !ctx.ports.prompter.confirm("Start?", true)? {
         ctx.ui.say("Nothing was changed.");
         return Ok(0);
     }
@@ -151,6 +151,7 @@ fn fresh(
             ));
         }
         let k = ctx
+            .ports
             .prompter
             .input("The app's api_key", None, &validate::api_key)?;
         Secret::new(k)
@@ -163,11 +164,12 @@ fn fresh(
         .say("Open the app's page on the developer console (log in with your client ID, password and TOTP):");
     ctx.ui.say(format!("  {url}"));
     if ctx.interactive {
-        super::login_flow::say_opened(ctx.ui, &ctx.browser.open(&url), true);
+        super::login_flow::say_opened(ctx.ui, &ctx.ports.browser.open(&url), true);
         ctx.ui.say(
             "Click \"Regenerate secret\" and keep the page open: the new secret is shown once.",
         );
-        ctx.prompter
+        ctx.ports
+            .prompter
             .pause("Press Enter when the new secret is on the screen")?;
     } else {
         ctx.ui
@@ -211,10 +213,10 @@ fn capture(ctx: &Ctx<'_>, api_key: &Secret, old: Option<&Secret>) -> Result<Secr
     if ctx.interactive {
         ctx.ui
             .say("Paste the new api_secret (it is not shown while you type or paste).");
-        let s = ctx.prompter.secret("New api_secret", &check)?;
+        let s = ctx.ports.prompter.secret("New api_secret", &check)?;
         Ok(s.trimmed())
     } else {
-        let line = (ctx.read_stdin_line)().map_err(|e| Error::StdinUnreadable {
+        let line = (ctx.ports.read_stdin_line)().map_err(|e| Error::StdinUnreadable {
             what: "the new api_secret",
             detail: e.to_string(),
         })?;
@@ -343,7 +345,11 @@ fn abort(
                 fix: Fix::text("pass --yes with --no-input"),
             });
         }
-        if !ctx.prompter.confirm("Drop the pending secret?", false)? {
+        if !ctx
+            .ports
+            .prompter
+            .confirm("Drop the pending secret?", false)?
+        {
             ctx.ui.say("Nothing was changed.");
             return Ok(0);
         }
@@ -352,7 +358,7 @@ fn abort(
     if step == Some(Step::Verified)
         && let (Some(s), Some(k)) = (&p.new_session, &p.api_key)
     {
-        let _ = ctx.kite.invalidate(k, &s.access_token);
+        let _ = ctx.ports.kite.invalidate(k, &s.access_token);
     }
     let _section = crate::commands::txn::section(ctx, "regenerate --abort")?;
     store.delete(&ctx.entries().pending())?;

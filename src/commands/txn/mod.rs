@@ -167,7 +167,7 @@ fn replaced_token(
     // A damaged entry has no token to revoke; it is simply overwritten.
     let old = load_session(store, &entries).ok().flatten()?;
     let app = load_app(store, &entries).ok().flatten()?;
-    let now = ctx.clock.now();
+    let now = ctx.ports.clock.now();
     (old.is_valid_at(now) && new.is_none_or(|n| n.access_token != old.access_token)).then(|| {
         ReplacedToken {
             api_key: app.api_key,
@@ -211,7 +211,7 @@ fn restore(store: &dyn Store, entry: &str, before: Option<&Secret>) {
 /// Revokes a token at Kite; `true` when it is dead now (revoked, or already rejected).
 /// A failure is a warning: the token dies at 06:00 IST anyway.
 pub fn revoke_quietly(ctx: &Ctx<'_>, api_key: &Secret, token: &Secret) -> bool {
-    match ctx.kite.invalidate(api_key, token) {
+    match ctx.ports.kite.invalidate(api_key, token) {
         Ok(()) => true,
         Err(e) if e.is_token_error() => true,
         Err(e) => {
@@ -245,7 +245,7 @@ pub fn recover_uncommitted(ctx: &Ctx<'_>) {
         return;
     }
     let choice = ctx.store_flag.unwrap_or(crate::cli::StoreChoice::Auto);
-    if let Ok((store, _)) = ctx.stores.open(choice) {
+    if let Ok((store, _)) = ctx.ports.stores.open(choice) {
         let _ = recover(ctx, store.as_ref());
     }
 }
@@ -313,7 +313,7 @@ pub fn replace_session(
             "the new access token of profile {} was stored",
             ctx.profile_label()
         ));
-        let now = ctx.clock.now();
+        let now = ctx.ports.clock.now();
         old.filter(|o| o.access_token != new.access_token && o.is_valid_at(now))
     };
     if let Some(old) = replaced

@@ -21,7 +21,7 @@ const MAX_TOKEN_LEN: usize = 128;
 /// A fresh nonce: 32 lowercase hex digits from the OS random source.
 pub fn new_nonce() -> String {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS random source failed");
+    crate::random::fill(&mut bytes).expect("the OS random source failed");
     crate::profile::hex(&bytes)
 }
 
