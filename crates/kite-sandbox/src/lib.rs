@@ -4,6 +4,7 @@
 //! kite-setup: the wire facts come from kite-wire, the options and errors are its own.
 
 mod api;
+mod codes;
 mod console;
 mod console_profile;
 mod control;
