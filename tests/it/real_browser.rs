@@ -1,4 +1,4 @@
-//! The one test that sees the product as a person does: headless Chromium (driven over
+//! The tests that see the product as a person does. The first: headless Chromium (driven over
 //! WebDriver) walks the sandbox's developer console and login page while
 //! `kite-setup --sandbox-url URL init` runs in a pseudo-terminal and is given the values
 //! read off those pages.
@@ -8,6 +8,10 @@
 //! link and the login URL the wizard prints are the ones the browser really visits.
 //! Screenshots of the console's credentials page and of kite-setup's callback page are
 //! saved under `target/test-artifacts/`.
+//!
+//! A second test signs in to the console alone (no wizard, so no redirect port) and
+//! walks the profile page's IP Whitelist through the weekly rule, with a week of sandbox
+//! time passed through the control API's clock.
 //!
 //! Needs the Debian packages `chromium chromium-driver` (and the keyring test packages).
 //! If Chromium cannot start, the test fails with chromedriver's log: it never skips.
@@ -321,6 +325,124 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
     }
     eprintln!(
         "real browser: console login, app creation, Kite login and authorisation in Chromium; init exited 0 in {:.1} s; screenshots in {}",
+        started.elapsed().as_secs_f64(),
+        artifacts.display()
+    );
+}
+
+/// The accounts' IP whitelists as `GET /_sandbox/state` shows them: the demo account's.
+fn demo_whitelist(http: &reqwest::blocking::Client, sb: &SandboxProcess) -> Vec<String> {
+    let state: serde_json::Value = http
+        .get(sb.at("_sandbox/state"))
+        .send()
+        .and_then(reqwest::blocking::Response::json)
+        .expect("GET /_sandbox/state");
+    let account = state["accounts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["client_id"] == sb.client_id.as_str()))
+        .unwrap_or_else(|| panic!("the demo account in the state: {state}"));
+    account["ips"]
+        .as_array()
+        .expect("ips")
+        .iter()
+        .map(|ip| ip.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Types `ips` (one per line) into the profile form, ticks the family declaration, saves.
+fn save_whitelist(browser: &WebDriver, ips: &str) {
+    browser.fill("#ips", ips);
+    browser.click("#declaration");
+    browser.click("#update");
+}
+
+#[test]
+fn chromium_sets_the_ip_whitelist_and_meets_the_weekly_rule() {
+    let started = Instant::now();
+    // No wizard here, so no redirect port to share with the terminal tests.
+    let sb = SandboxProcess::with_login_form();
+    // Both reqwest clients (WebDriver's and this one) need the TLS provider installed.
+    kite_setup::kite::client::install_tls_provider();
+    let browser = WebDriver::start();
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(STEP)
+        .build()
+        .expect("http client");
+    let artifacts = artifacts_dir();
+    let refused_png = artifacts.join("real-browser-profile-weekly-rule.png");
+    let changed_png = artifacts.join("real-browser-profile-after-a-week.png");
+    for old in [&refused_png, &changed_png] {
+        let _ = std::fs::remove_file(old);
+    }
+    assert!(
+        demo_whitelist(&http, &sb).is_empty(),
+        "a fresh account has no IPs"
+    );
+
+    browser.goto(&sb.console_url);
+    browser.fill("#client_id", &sb.client_id);
+    browser.fill("#password", &sb.password);
+    browser.fill("#totp", &totp_now(&sb.totp_secret));
+    browser.click("form[action='/console/login'] button[type=submit]");
+    assert_eq!(
+        browser.text("#user"),
+        sb.client_id,
+        "signed in to the console"
+    );
+    browser.goto(&sb.at("console/profile"));
+    assert!(
+        browser.text("#current").contains("No IPs configured"),
+        "{}",
+        browser.body_text()
+    );
+
+    // The first change is allowed.
+    save_whitelist(&browser, "127.0.0.1");
+    assert_eq!(browser.text("#saved"), "Saved.");
+    assert_eq!(browser.text("#current"), "Whitelisted: 127.0.0.1");
+    assert_eq!(demo_whitelist(&http, &sb), ["127.0.0.1"]);
+
+    // A second change in the same week is refused, and nothing changes.
+    save_whitelist(&browser, "127.0.0.1\n::1");
+    let page = browser.body_text();
+    assert!(
+        page.contains("The IP Whitelist can be changed once per calendar week"),
+        "no weekly-rule refusal on the page:\n{page}"
+    );
+    assert_eq!(browser.text("#current"), "Whitelisted: 127.0.0.1");
+    assert_eq!(demo_whitelist(&http, &sb), ["127.0.0.1"]);
+    assert!(browser.screenshot(&refused_png) > 0);
+
+    // A week of sandbox time later, the change is accepted.
+    let clock: serde_json::Value = http
+        .post(sb.at("_sandbox/clock"))
+        .json(&serde_json::json!({"offset_seconds": 7 * 24 * 3600}))
+        .send()
+        .and_then(reqwest::blocking::Response::error_for_status)
+        .and_then(reqwest::blocking::Response::json)
+        .expect("POST /_sandbox/clock");
+    assert_eq!(clock["offset_seconds"], 7 * 24 * 3600);
+    browser.goto(&sb.at("console/profile"));
+    assert!(
+        browser
+            .text("#next_change")
+            .contains("A change is allowed now"),
+        "{}",
+        browser.body_text()
+    );
+    save_whitelist(&browser, "127.0.0.1\n::1");
+    assert_eq!(browser.text("#saved"), "Saved.");
+    assert_eq!(browser.text("#current"), "Whitelisted: 127.0.0.1, ::1");
+    assert_eq!(demo_whitelist(&http, &sb), ["127.0.0.1", "::1"]);
+    assert!(browser.screenshot(&changed_png) > 0);
+
+    for png in [&refused_png, &changed_png] {
+        let len = std::fs::metadata(png).map_or(0, |m| m.len());
+        assert!(len > 0, "{} is missing or empty", png.display());
+    }
+    eprintln!(
+        "real browser: IP whitelist set, refused by the weekly rule, changed a sandbox week later, in {:.1} s; screenshots in {}",
         started.elapsed().as_secs_f64(),
         artifacts.display()
     );
