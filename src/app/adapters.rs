@@ -178,6 +178,8 @@ pub(super) struct RealMachine {
     pub(super) cwd: PathBuf,
     pub(super) home: Option<PathBuf>,
     pub(super) histfile: Option<PathBuf>,
+    /// The in-process sandbox's state file (it holds the demo world's secrets).
+    pub(super) sandbox_state: Option<PathBuf>,
 }
 
 impl Machine for RealMachine {
@@ -195,6 +197,9 @@ impl Machine for RealMachine {
     }
     fn histfile(&self) -> Option<&std::path::Path> {
         self.histfile.as_deref()
+    }
+    fn own_files(&self) -> Vec<PathBuf> {
+        self.sandbox_state.iter().cloned().collect()
     }
 }
 

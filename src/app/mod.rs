@@ -160,6 +160,7 @@ fn run_command(ctx: &Ctx<'_>, settings: &Settings, command: &Command) -> Result<
         cwd: settings.cwd.clone(),
         home: settings.home.clone(),
         histfile: settings.histfile.clone(),
+        sandbox_state: settings.data_dir().ok().map(|d| d.join("sandbox.json")),
     };
     match command {
         Command::Init(a) => commands::init::run(ctx, a, &|p| machine.is_port_free(p)),

@@ -51,6 +51,11 @@ pub trait Machine {
     fn home(&self) -> Option<&Path>;
     /// `$HISTFILE`.
     fn histfile(&self) -> Option<&Path>;
+    /// Files kite-setup itself keeps values in besides the config dir's file stores (the
+    /// in-process sandbox's state): the leak scan skips them.
+    fn own_files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// A machine made of plain values, for tests: the ports in `free_ports` are free, git
@@ -234,6 +239,24 @@ impl<'a> Ctx<'a> {
                 ),
             }),
         }
+    }
+
+    /// `plan` with kite-setup's own stores left out: the file stores in the config dir and
+    /// the machine's other own files. They are where the values belong, not leaks.
+    pub fn skip_own_files(
+        &self,
+        mut plan: crate::leakscan::ScanPlan,
+        machine: &dyn Machine,
+    ) -> crate::leakscan::ScanPlan {
+        let dir = &self.config.dir;
+        plan.own_files
+            .push(dir.join(crate::store::backends::SECRETS_FILE));
+        plan.own_files.push(
+            dir.join(crate::store::backends::SANDBOX_STORE_DIR)
+                .join(crate::store::backends::SECRETS_FILE),
+        );
+        plan.own_files.extend(machine.own_files());
+        plan
     }
 
     /// The store for a new profile: `--store`, or the OS keyring, or in sandbox mode

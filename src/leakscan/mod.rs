@@ -75,6 +75,9 @@ pub struct ScanPlan {
     pub time_budget: Duration,
     /// Show a progress line on stderr while scanning, when stderr is a terminal.
     pub progress: bool,
+    /// kite-setup's own stores (the file store, the sandbox's state): the one place the
+    /// values are meant to be, so never reported as copies.
+    pub own_files: Vec<PathBuf>,
 }
 
 impl ScanPlan {
@@ -85,6 +88,7 @@ impl ScanPlan {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             time_budget: DEFAULT_TIME_BUDGET,
             progress: false,
+            own_files: Vec::new(),
         }
     }
 }

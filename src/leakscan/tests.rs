@@ -843,3 +843,24 @@ fn a_failing_git_is_reported_not_fatal() {
     assert_eq!(report.history_failed, vec![repo.path().to_path_buf()]);
     assert_eq!(report.history_blobs, 0);
 }
+
+/// kite-setup's own stores (the file store, the sandbox's state) hold the values by
+/// design: a scan over a directory that contains them reports only the real copies.
+#[test]
+fn kite_setups_own_stores_are_not_reported_as_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir
+        .path()
+        .join(".config/kite-setup/sandbox-store/secrets.json");
+    let state = dir.path().join(".local/share/kite-setup/sandbox.json");
+    let leak = dir.path().join("bot.py");
+    write(&store, format!("{{\"p/app\": \"{SECRET}\"}}\n").as_bytes());
+    write(&state, format!("{{\"token\": \"{TOKEN}\"}}\n").as_bytes());
+    write(&leak, format!("secret = '{SECRET}'\n").as_bytes());
+    let mut plan = ScanPlan::new(vec![ScanRoot::Path(dir.path().to_path_buf())]);
+    plan.own_files = vec![store, state];
+    let report = scan_with(&plan, &needles(), &NoGit);
+    let places: Vec<String> = report.findings.iter().map(Finding::place).collect();
+    assert_eq!(places.len(), 1, "{places:?}");
+    assert!(places[0].ends_with("bot.py:1"), "{places:?}");
+}

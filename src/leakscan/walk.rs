@@ -47,7 +47,12 @@ pub(super) fn scan_files(plan: &ScanPlan, matcher: &Matcher, deadline: Instant) 
         plan,
         matcher,
         deadline,
-        seen: Mutex::new(HashSet::new()),
+        seen: Mutex::new(
+            plan.own_files
+                .iter()
+                .map(|p| fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+                .collect(),
+        ),
         findings: Mutex::new(Vec::new()),
         large: Mutex::new(Vec::new()),
         files: AtomicUsize::new(0),

@@ -22,6 +22,7 @@ mod target;
 mod wait;
 
 pub use browser::{Browser, BrowserEnv, BrowserError, BrowserOutcome, SystemBrowser};
+#[cfg(any(test, feature = "testkit"))]
 pub(crate) use callback::check_listener_query;
 pub use callback::{Callback, CallbackError, NONCE_PARAM, new_nonce, parse_callback};
 pub use listener::{ListenError, Listener, WaitError};

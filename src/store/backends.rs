@@ -24,6 +24,8 @@ pub use os::KeyringStore;
 
 /// The directory (inside the config dir) of the sandbox-only file store.
 pub const SANDBOX_STORE_DIR: &str = "sandbox-store";
+/// The `--store file` store's file name (in the config dir, or in [`SANDBOX_STORE_DIR`]).
+pub use file::FILE_NAME as SECRETS_FILE;
 
 /// Opens the store the user chose. `Auto` connects to the OS credential store now (once
 /// per process, under `timeout`), so an unavailable or hung keyring is reported here.

@@ -69,7 +69,8 @@ check(e.hint == "use 1-32 letters, digits, '-' or '_'", f"UsageError hint: {e.hi
 check(isinstance(e, kite_setup.KiteSetupError), "UsageError is a KiteSetupError")
 e = raises(kite_setup.LoginNeeded, kite_setup.credentials, profile="nobody", sandbox_url=URL)
 check(e.exit_code == 4 and e.message == 'no profile "nobody" is set up in the sandbox', f"LoginNeeded: {e.message}")
-check(e.hint == "run `kite-setup --sandbox --profile nobody init` first", f"LoginNeeded hint: {e.hint}")
+# The hint repeats this run's --sandbox-url, so it reaches the same sandbox.
+check(e.hint == f"run `kite-setup --sandbox-url {URL} --profile nobody init` first", f"LoginNeeded hint: {e.hint}")
 check(str(e) == f"{e.message}\nhint: {e.hint}", "str(error) is the message and the hint, as kite-setup prints them")
 e = raises(kite_setup.KiteSetupError, kite_setup.credentials, sandbox_url="http://127.0.0.1:9")
 check(type(e) is kite_setup.KiteSetupError and e.exit_code == 1, f"exit 1 is KiteSetupError: {e.message}")

@@ -192,8 +192,8 @@ log "kite-setup logout, then the bot again"
 expect 0 "$WORK/out" "$WORK/err" "$KS" --sandbox-url "$URL" logout
 expect 1 "$WORK/out" "$WORK/err" "$VENV_BIN/python" "$HERE/bot.py" "$URL"
 [ ! -s "$WORK/out" ] || fail "the bot printed after logout: $(cat "$WORK/out")"
-want='kite_setup.LoginNeeded: no access token for today
-hint: run `kite-setup --sandbox login` (tokens die at 06:00 IST every day)'
+want="kite_setup.LoginNeeded: no access token for today
+hint: run \`kite-setup --sandbox-url $URL login\` (tokens die at 06:00 IST every day)"
 [ "$(tail -n2 "$WORK/err")" = "$want" ] || fail "the bot's end after logout: $(cat "$WORK/err")"
 grep -q '^Traceback' "$WORK/err" || fail "no traceback: $(cat "$WORK/err")"
 log "wheel checks passed"

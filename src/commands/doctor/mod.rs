@@ -257,6 +257,7 @@ pub fn run(ctx: &Ctx<'_>, args: &DoctorArgs, machine: &dyn Machine) -> Result<u8
                 machine.histfile(),
                 &args.scan,
             );
+            let plan = ctx.skip_own_files(plan, machine);
             let report = scan(&plan, &needles);
             if report.findings.is_empty() {
                 probes.push(probe(

@@ -285,6 +285,7 @@ pub(super) fn leak_scan(
         m.histfile(),
         &args.scan,
     );
+    let plan = ctx.skip_own_files(plan, m);
     ctx.ui
         .say("Searching this directory (the whole git work tree when in one: every file and the");
     ctx.ui.say(
