@@ -340,20 +340,18 @@ pub fn save_record(
     record: Option<OrdersRecord>,
     plan: Option<Plan>,
 ) -> Result<(), crate::error::Error> {
-    let mut config = ctx.config.load()?;
-    let Some(meta) = config.profiles_mut(ctx.sandbox).get_mut(&ctx.profile) else {
-        return Ok(());
-    };
-    let before = meta.clone();
-    if let Some(r) = record {
-        meta.orders = Some(r);
-    }
-    if let Some(p) = plan {
-        meta.plan = p;
-    }
-    if *meta != before {
-        ctx.config.save(&config)?;
-    }
+    // Under the config file's lock, re-read and merged: a concurrent command changing
+    // another profile keeps its change (a load and a save here would drop it).
+    ctx.config.update(|config| {
+        if let Some(meta) = config.profiles_mut(ctx.sandbox).get_mut(&ctx.profile) {
+            if let Some(r) = record {
+                meta.orders = Some(r);
+            }
+            if let Some(p) = plan {
+                meta.plan = p;
+            }
+        }
+    })?;
     Ok(())
 }
 
