@@ -90,36 +90,63 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// The entries of one profile. Sandbox profiles are filed under `sandbox/` so they can
-/// never be mistaken for live ones.
+/// The entries of one profile: its own (session, staged, origin) and those of the app it
+/// uses (credentials, pending rotation), filed once per app under `apps/<app>/` so that
+/// the profiles of one family's app share one api_secret (docs/apps.md). A profile that
+/// names no app yet is one an earlier kite-setup wrote: its app entries are still under
+/// its own name. Sandbox entries are filed under `sandbox/` so they can never be mistaken
+/// for live ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entries {
     prefix: String,
+    app_prefix: String,
+    app: Option<String>,
 }
 
 impl Entries {
-    pub fn new(profile: &str, sandbox: bool) -> Self {
-        let prefix = if sandbox {
-            format!("sandbox/{profile}")
-        } else {
-            profile.to_string()
+    /// The entries of `profile` on app `app` (`None`: the pre-sharing layout).
+    pub fn new(profile: &str, sandbox: bool, app: Option<&str>) -> Self {
+        let root = if sandbox { "sandbox/" } else { "" };
+        let prefix = format!("{root}{profile}");
+        let app_prefix = match app {
+            Some(id) => format!("{root}apps/{id}"),
+            None => prefix.clone(),
         };
-        Self { prefix }
+        Self {
+            prefix,
+            app_prefix,
+            app: app.map(str::to_string),
+        }
     }
 
-    /// api_key + api_secret.
+    /// The app these entries' credentials belong to, if the profile names one.
+    pub fn app_id(&self) -> Option<&str> {
+        self.app.as_deref()
+    }
+
+    /// api_key + api_secret, of the app.
     pub fn app(&self) -> String {
+        format!("{}/app", self.app_prefix)
+    }
+
+    /// A new api_secret during a rotation, before it replaces the old one (of the app).
+    pub fn pending(&self) -> String {
+        format!("{}/pending", self.app_prefix)
+    }
+
+    /// The app entry of the pre-sharing layout, under the profile's own name.
+    pub fn legacy_app(&self) -> String {
         format!("{}/app", self.prefix)
+    }
+
+    /// The pending entry of the pre-sharing layout, under the profile's own name.
+    pub fn legacy_pending(&self) -> String {
+        format!("{}/pending", self.prefix)
     }
 
     /// Today's access token, login time and expiry.
     pub fn session(&self) -> String {
         format!("{}/session", self.prefix)
-    }
-
-    /// A new api_secret during a rotation, before it replaces the old one.
-    pub fn pending(&self) -> String {
-        format!("{}/pending", self.prefix)
     }
 
     /// The whole new profile while `init` stores it ([`StagedProfile`]).
@@ -178,6 +205,10 @@ pub struct StagedProfile {
     /// The access token the new profile replaces, revoked before this entry is dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced: Option<ReplacedToken>,
+    /// The profile joins an app whose credentials are already stored (a family member's):
+    /// `app` is a copy for revoking, and the app entry is not written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joins_app: bool,
 }
 
 /// An access token being replaced, with the api_key Kite needs to revoke it.
@@ -242,11 +273,24 @@ mod tests {
 
     #[test]
     fn sandbox_entries_are_apart_from_live() {
-        let live = Entries::new("default", false);
-        let sb = Entries::new("default", true);
+        let live = Entries::new("default", false, None);
+        let sb = Entries::new("default", true, None);
         assert_eq!(live.app(), "default/app");
         assert_eq!(sb.app(), "sandbox/default/app");
         assert_ne!(live.session(), sb.session());
+    }
+
+    #[test]
+    fn profiles_on_one_app_share_its_entries_and_keep_their_own_sessions() {
+        let me = Entries::new("default", false, Some("family"));
+        let spouse = Entries::new("spouse", false, Some("family"));
+        assert_eq!(me.app(), "apps/family/app");
+        assert_eq!(me.app(), spouse.app());
+        assert_eq!(me.pending(), spouse.pending());
+        assert_ne!(me.session(), spouse.session());
+        assert_eq!(me.legacy_app(), "default/app");
+        let sb = Entries::new("spouse", true, Some("family"));
+        assert_eq!(sb.app(), "sandbox/apps/family/app");
     }
 
     #[test]

@@ -48,7 +48,11 @@ fn wizard_script(extra: Vec<(&'static str, Answer)>) -> Vec<(&'static str, Answe
 }
 
 fn stored_app(h: &Harness) -> Option<AppCredentials> {
-    get_json(h.store.as_ref(), &Entries::new("default", false).app()).unwrap()
+    get_json(
+        h.store.as_ref(),
+        &Entries::new("default", false, Some("default")).app(),
+    )
+    .unwrap()
 }
 
 fn config_exists(h: &Harness) -> bool {
@@ -81,9 +85,12 @@ fn init_wizard_happy_path_stores_verified_credentials() {
         (app.api_key.expose(), app.api_secret.expose()),
         (KEY, SECRET)
     );
-    let session = crate::store::load_session(h.store.as_ref(), &Entries::new("default", false))
-        .unwrap()
-        .unwrap();
+    let session = crate::store::load_session(
+        h.store.as_ref(),
+        &Entries::new("default", false, Some("default")),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(session.user_id, "AB1234");
     assert_eq!(
         crate::session::format_ist(session.expires_at),
@@ -424,7 +431,8 @@ fn init_keyring_failing_mid_write_restores_the_previous_entries() {
     let before = h.store.snapshot();
     let config_before = std::fs::read(h.config_dir.path().join("config.toml")).unwrap();
     // The new app entry is written, then the session write fails.
-    *h.store.fail_writes_to.lock().unwrap() = Some(Entries::new("default", false).session());
+    *h.store.fail_writes_to.lock().unwrap() =
+        Some(Entries::new("default", false, Some("default")).session());
     let mut script = vec![("what now", Answer::Choose("new app".into()))];
     script.extend(wizard_script(vec![]).into_iter().map(|(q, a)| {
         if q == "api_secret" {
@@ -646,9 +654,12 @@ fn login_skips_when_the_token_is_valid_and_forces_a_new_one() {
     });
     assert_eq!(r.unwrap(), 0, "{err}");
     assert!(err.contains("Logged in as Test Trader (AB1234)"), "{err}");
-    let s = crate::store::load_session(h.store.as_ref(), &Entries::new("default", false))
-        .unwrap()
-        .unwrap();
+    let s = crate::store::load_session(
+        h.store.as_ref(),
+        &Entries::new("default", false, Some("default")),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(s.access_token.expose(), "faketoken00000000000000000000002");
 }
 
@@ -691,9 +702,12 @@ fn a_login_just_before_six_ist_warns_and_the_dying_token_is_replaced() {
     assert!(err.contains("dies in under 5 minutes"), "{err}");
     assert!(err.contains("Logged in as Test Trader (AB1234)"), "{err}");
     assert!(h.kite.calls().len() > calls_before, "a new login was made");
-    let s = crate::store::load_session(h.store.as_ref(), &Entries::new("default", false))
-        .unwrap()
-        .unwrap();
+    let s = crate::store::load_session(
+        h.store.as_ref(),
+        &Entries::new("default", false, Some("default")),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(s.access_token.expose(), "faketoken00000000000000000000002");
 }
 
@@ -967,7 +981,7 @@ fn logout_revokes_then_forgets_and_keeps_the_token_when_kite_is_unreachable() {
     set_up(&h, test_port());
     let p = ScriptedPrompter::new(vec![]);
     let b = RecordingBrowser::new();
-    let entries = Entries::new("default", false);
+    let entries = Entries::new("default", false, Some("default"));
     h.kite
         .invalidate_failures
         .lock()
@@ -996,7 +1010,7 @@ fn logout_without_an_api_key_says_the_token_cannot_be_revoked_and_forgets_it() {
     let h = Harness::new("AB1234");
     set_up(&h, test_port());
     h.store
-        .delete(&Entries::new("default", false).app())
+        .delete(&Entries::new("default", false, Some("default")).app())
         .unwrap();
     let p = ScriptedPrompter::new(vec![]);
     let b = RecordingBrowser::new();
@@ -1009,7 +1023,7 @@ fn logout_without_an_api_key_says_the_token_cannot_be_revoked_and_forgets_it() {
     assert!(!h.kite.calls().contains(&"invalidate".to_string()));
     assert!(
         h.store
-            .get(&Entries::new("default", false).session())
+            .get(&Entries::new("default", false, Some("default")).session())
             .unwrap()
             .is_none()
     );
@@ -1035,7 +1049,7 @@ fn logout_forgets_a_token_kite_already_rejects() {
     assert!(err.contains("already rejects"), "{err}");
     assert!(
         h.store
-            .get(&Entries::new("default", false).session())
+            .get(&Entries::new("default", false, Some("default")).session())
             .unwrap()
             .is_none()
     );
@@ -1124,7 +1138,7 @@ fn status_exit_codes_and_no_secrets() {
     // A pending rotation is reported.
     set_json_verified(
         h.store.as_ref(),
-        &Entries::new("default", false).pending(),
+        &Entries::new("default", false, Some("default")).pending(),
         &serde_json::json!({"x": 1}),
     )
     .unwrap();
@@ -1190,7 +1204,7 @@ fn doctor_fails_when_the_recorded_store_lacks_the_credentials() {
     let h = Harness::new("AB1234");
     set_up(&h, test_port());
     h.store
-        .delete(&Entries::new("default", false).app())
+        .delete(&Entries::new("default", false, Some("default")).app())
         .unwrap();
     let (code, err) = doctor(&h);
     assert_eq!(code, 1, "{err}");
@@ -1206,7 +1220,7 @@ fn doctor_fails_when_the_recorded_store_lacks_the_credentials() {
 fn doctor_fails_without_todays_token_or_when_kite_rejects_it() {
     let h = Harness::new("AB1234");
     set_up(&h, test_port());
-    let entries = Entries::new("default", false);
+    let entries = Entries::new("default", false, Some("default"));
     let session = crate::store::load_session(h.store.as_ref(), &entries)
         .unwrap()
         .unwrap();
@@ -1273,7 +1287,10 @@ fn doctor_does_not_pass_a_token_kite_could_not_check_or_a_pending_rotation() {
     );
     *h.kite.server_time_error.lock().unwrap() = None;
     h.store
-        .set(&Entries::new("default", false).pending(), &"{}".into())
+        .set(
+            &Entries::new("default", false, Some("default")).pending(),
+            &"{}".into(),
+        )
         .unwrap();
     let (code, err) = doctor(&h);
     assert_eq!(code, 1, "{err}");

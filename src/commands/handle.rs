@@ -31,15 +31,18 @@ impl Ctx<'_> {
     }
 
     /// The handle of a profile whose metadata is already loaded (opens its store, and
-    /// first finishes or drops any `init` of it a kill cut short: `txn::recover`).
+    /// first finishes or drops any `init` of it a kill cut short, `txn::recover`, and moves a
+    /// pre-sharing profile's app entries, `apps::migrate`).
     pub fn profile_handle(&self, meta: ProfileMeta) -> Result<ProfileHandle, Error> {
         // Only the store it records: never a fallback in its place.
         let store = self.open_recorded(&meta)?;
         super::txn::recover(self, store.as_ref())?;
+        // The first command on a profile an earlier kite-setup wrote files its app apart.
+        let meta = super::apps::migrate(self, store.as_ref(), meta)?;
         Ok(ProfileHandle {
+            entries: self.entries_for(&meta),
             meta,
             store,
-            entries: self.entries(),
             label: self.profile_label(),
         })
     }

@@ -167,7 +167,16 @@ fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
     // same profile waits (or this one does), and config.toml is merged, not overwritten.
     let _section = super::txn::section(ctx, "import")?;
     let (store, used_choice) = ctx.ports.stores.open(choice)?;
-    let entries = ctx.entries();
+    let config = ctx.config.load()?;
+    let app_id = super::apps::app_for_key(ctx, store.as_ref(), &config, &pushed.api_key)
+        .unwrap_or_else(|| {
+            existing
+                .as_ref()
+                .and_then(|m| m.app.clone())
+                .filter(|id| !config.app_used_by_others(id, &ctx.profile, ctx.sandbox))
+                .unwrap_or_else(|| config.fresh_app_id(&ctx.profile, ctx.sandbox))
+        });
+    let entries = Entries::new(&ctx.profile, ctx.sandbox, Some(&app_id));
     let kept_secret = match &pushed.api_secret {
         Some(s) => s.clone(),
         // A secret already here for the same app stays (a server that logs in itself).
@@ -194,9 +203,13 @@ fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
         at: now,
     };
     set_json_verified(store.as_ref(), &entries.origin(), &origin)?;
+    // A profile an earlier kite-setup wrote had its app under its own name.
+    store.delete(&entries.legacy_app())?;
+    store.delete(&entries.legacy_pending())?;
 
     let meta = ProfileMeta {
         client_id: pushed.client_id.clone(),
+        app: Some(app_id),
         plan: pushed.plan,
         redirect_url: pushed.redirect_url.clone(),
         store: used_choice,
@@ -210,6 +223,7 @@ fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
     ctx.config.update(|c| {
         c.profiles_mut(ctx.sandbox)
             .insert(ctx.profile.clone(), meta);
+        c.sync_app_settings(&ctx.profile, ctx.sandbox);
     })?;
     ctx.ui.ok(format!(
         "Stored the session pushed from {} for {} ({}) in the {}",

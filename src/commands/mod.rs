@@ -1,6 +1,7 @@
 //! One module per command, each a `run(ctx, args)` over the seams in `Ctx`: no command
 //! touches the terminal, the keyring, the network or the clock directly.
 
+pub mod apps;
 pub mod doctor;
 pub mod env;
 pub mod exec;
@@ -195,8 +196,20 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// The run's profile's entries, on the app `config.toml` names for it now (a profile
+    /// not there yet, or a file that cannot be read, gets the pre-sharing layout, where
+    /// there is nothing to find; the command's own metadata load reports the file).
     pub fn entries(&self) -> Entries {
-        Entries::new(&self.profile, self.sandbox)
+        let app = self.config.load().ok().and_then(|c| {
+            c.get(&self.profile, self.sandbox)
+                .and_then(|m| m.app.clone())
+        });
+        Entries::new(&self.profile, self.sandbox, app.as_deref())
+    }
+
+    /// The run's profile's entries as `meta` (being written, or read earlier) files them.
+    pub fn entries_for(&self, meta: &ProfileMeta) -> Entries {
+        Entries::new(&self.profile, self.sandbox, meta.app.as_deref())
     }
 
     /// `--profile NAME` as shown to people: sandbox profiles are marked.

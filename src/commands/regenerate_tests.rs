@@ -43,7 +43,7 @@ fn kite_browser(h: &Harness, port: u16) -> RecordingBrowser {
 }
 
 fn entries() -> Entries {
-    Entries::new("default", false)
+    Entries::new("default", false, Some("default"))
 }
 
 /// A verified profile with the OLD secret and a live token issued with it.
@@ -54,6 +54,7 @@ fn set_up(h: &Harness, port: u16) {
         "default".into(),
         ProfileMeta {
             client_id: "AB1234".into(),
+            app: Some("default".into()),
             plan: Plan::Personal,
             redirect_url: redirect_url(port),
             store: StoreChoice::Auto,

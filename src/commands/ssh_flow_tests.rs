@@ -107,7 +107,7 @@ fn laptop(h: &Harness) {
     };
     set_json_verified(
         h.store.as_ref(),
-        &Entries::new("default", false).session(),
+        &Entries::new("default", false, Some("default")).session(),
         &session,
     )
     .unwrap();
@@ -193,7 +193,7 @@ fn push_without_todays_session_is_login_needed_and_runs_no_ssh() {
     let h = Harness::new("AB1234");
     laptop(&h);
     h.store
-        .delete(&Entries::new("default", false).session())
+        .delete(&Entries::new("default", false, Some("default")).session())
         .unwrap();
     let ssh = FakeSsh::new(vec![]);
     let p = ScriptedPrompter::new(vec![]);
@@ -221,7 +221,7 @@ fn import_stores_only_what_kite_confirms_for_the_profiles_client() {
     let p = ScriptedPrompter::new(vec![]);
     let b = RecordingBrowser::new();
     let expires = crate::session::expiry_after(h.now);
-    let entries = Entries::new("default", false);
+    let entries = Entries::new("default", false, Some("default"));
 
     // Kite says the token is someone else's: refused, nothing stored, one JSON line.
     let line = payload("ZZ9999", expires, h.now);

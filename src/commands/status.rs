@@ -120,7 +120,7 @@ pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
 }
 
 fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report {
-    let entries = Entries::new(name, ctx.sandbox);
+    let entries = Entries::new(name, ctx.sandbox, meta.app.as_deref());
     let mut r = Report {
         name: name.to_string(),
         meta: meta.clone(),

@@ -87,10 +87,21 @@ pub fn validate_profile_name(name: &str) -> Result<(), ConfigError> {
 }
 
 /// What kite-setup remembers about one profile, besides the secrets in the keyring.
+///
+/// A profile is one client ID with its own daily session, on one app (docs/apps.md). The
+/// app's settings below (`plan`, `redirect_url`, `store`, `app_name`) are the same in every
+/// profile on that app: the commands that change them write them to all of its profiles
+/// in one config update ([`Config::sync_app_settings`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileMeta {
-    /// The Zerodha client ID the app was created for.
+    /// The Zerodha client ID this profile logs in as.
     pub client_id: String,
+    /// The app whose api_key and api_secret this profile uses (keyring entries
+    /// `apps/<app>/…`). `None` for a profile an earlier kite-setup wrote, whose credentials
+    /// are still filed under its own name until a command migrates them
+    /// (`commands::apps::migrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     pub plan: Plan,
     /// The redirect URL registered for the app; the listener binds exactly there.
     pub redirect_url: String,
@@ -139,6 +150,60 @@ impl Config {
 
     pub fn get(&self, name: &str, sandbox: bool) -> Option<&ProfileMeta> {
         self.profiles(sandbox).get(name)
+    }
+
+    /// The profiles on app `app`, by name.
+    pub fn profiles_on_app<'a>(
+        &'a self,
+        app: &'a str,
+        sandbox: bool,
+    ) -> impl Iterator<Item = (&'a String, &'a ProfileMeta)> + 'a {
+        self.profiles(sandbox)
+            .iter()
+            .filter(move |(_, m)| m.app.as_deref() == Some(app))
+    }
+
+    /// Whether a profile other than `except` uses app `app`.
+    pub fn app_used_by_others(&self, app: &str, except: &str, sandbox: bool) -> bool {
+        self.profiles_on_app(app, sandbox)
+            .any(|(name, _)| name != except)
+    }
+
+    /// A name for a new app: `wanted` (the first profile's name) unless an app or another
+    /// profile's legacy entries already go by it, then `wanted-2`, `wanted-3`, ...
+    pub fn fresh_app_id(&self, wanted: &str, sandbox: bool) -> String {
+        let taken = |id: &str| {
+            self.profiles(sandbox).iter().any(|(name, m)| {
+                m.app.as_deref() == Some(id) || (m.app.is_none() && name == id && name != wanted)
+            })
+        };
+        if !taken(wanted) {
+            return wanted.to_string();
+        }
+        // At most one id per profile is taken, so one of the next `len + 1` is free.
+        (2..=self.profiles(sandbox).len() + 2)
+            .map(|n| format!("{wanted}-{n}"))
+            .find(|id| !taken(id))
+            .unwrap_or_else(|| format!("{wanted}-x"))
+    }
+
+    /// Copies the app settings of `from` to every other profile on its app (they share
+    /// the app, so they share its plan, redirect URL, store and name).
+    pub fn sync_app_settings(&mut self, from: &str, sandbox: bool) {
+        let Some(src) = self.get(from, sandbox).cloned() else {
+            return;
+        };
+        let Some(app) = src.app.clone() else {
+            return;
+        };
+        for (name, m) in self.profiles_mut(sandbox).iter_mut() {
+            if name != from && m.app.as_deref() == Some(app.as_str()) {
+                m.plan = src.plan;
+                m.redirect_url.clone_from(&src.redirect_url);
+                m.store = src.store;
+                m.app_name.clone_from(&src.app_name);
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@ use super::*;
 fn meta() -> ProfileMeta {
     ProfileMeta {
         client_id: "AB1234".into(),
+        app: Some("default".into()),
         plan: Plan::Personal,
         redirect_url: "http://127.0.0.1:5123/kite-setup/callback".into(),
         store: StoreChoice::Auto,

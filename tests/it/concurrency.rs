@@ -243,7 +243,7 @@ fn check(
             t.lost(scenario, format!("profile {p} is missing from config.toml"));
             continue;
         };
-        let Some(app) = stored.get(&format!("sandbox/{p}/app")) else {
+        let Some(app) = stored.get(&format!("sandbox/apps/{p}/app")) else {
             t.lost(scenario, format!("profile {p} has no app entry"));
             continue;
         };
@@ -378,7 +378,7 @@ fn two_inits_of_one_new_profile(t: &mut Tally) {
         &[],
     );
     let key = entries(&w, store, &["default"])
-        .get("sandbox/default/app")
+        .get("sandbox/apps/default/app")
         .and_then(|a| field(a, "/api_key"));
     if key.as_deref() != Some(first.api_key.as_str()) {
         t.lost(scenario, "the first init's profile was overwritten");
@@ -774,7 +774,7 @@ fn kill_point(t: &mut Tally, store: StoreKind, n: usize, name: &str, signal: &st
     let _next = run_command(kite(&w, store, "default", &[next]), "");
     check(t, &scenario, &w, store, &[&old, &new], &["default"], &[]);
     let now_key = entries(&w, store, &["default"])
-        .get("sandbox/default/app")
+        .get("sandbox/apps/default/app")
         .and_then(|a| field(a, "/api_key"));
     let is_new = now_key.as_deref() == Some(new.api_key.as_str());
     if signal == "TERM" {

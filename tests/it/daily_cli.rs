@@ -581,12 +581,12 @@ fn remove_yes_revokes_and_deletes_entries_and_metadata() {
     let w = World::new();
     let app = w.set_up();
     let token = stored_token(&w);
-    assert!(w.keyring.lookup("sandbox/default/app").is_some());
+    assert!(w.keyring.lookup("sandbox/apps/default/app").is_some());
 
     // Without --yes and without a terminal: refused, nothing changed.
     let refused = w.run(&["remove"], "").expect(2);
     assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
-    assert!(w.keyring.lookup("sandbox/default/app").is_some());
+    assert!(w.keyring.lookup("sandbox/apps/default/app").is_some());
 
     let run = w.run(&["remove", "--yes"], "").expect(0);
     assert_eq!(run.stdout, "");
@@ -596,7 +596,7 @@ fn remove_yes_revokes_and_deletes_entries_and_metadata() {
         run.stderr
     );
     assert!(
-        w.keyring.lookup("sandbox/default/app").is_none(),
+        w.keyring.lookup("sandbox/apps/default/app").is_none(),
         "app entry left"
     );
     assert!(
@@ -793,7 +793,7 @@ fn profiles_are_kept_apart_and_a_dead_token_is_still_forgotten_on_logout() {
     );
     assert!(w.keyring.lookup("sandbox/default/session").is_none());
     assert!(
-        w.keyring.lookup("sandbox/default/app").is_some(),
+        w.keyring.lookup("sandbox/apps/default/app").is_some(),
         "logout keeps the app credentials"
     );
 }
@@ -1044,7 +1044,7 @@ fn doctor_removes_probe_entries_that_killed_probes_left_behind() {
     );
     assert!(w.keyring.lookup("_probe/fedcba9876543210").is_none());
     assert!(
-        w.keyring.lookup("sandbox/default/app").is_some(),
+        w.keyring.lookup("sandbox/apps/default/app").is_some(),
         "the profile's entries stay"
     );
     // Nothing left to remove: no such line.
@@ -1077,7 +1077,8 @@ fn doctor_checks_the_profile_not_only_the_machine() {
     )
     .expect("json");
     let app: serde_json::Value =
-        serde_json::from_str(&w.keyring.lookup("sandbox/default/app").expect("app")).expect("json");
+        serde_json::from_str(&w.keyring.lookup("sandbox/apps/default/app").expect("app"))
+            .expect("json");
     let revoked = reqwest::blocking::Client::builder()
         .no_proxy()
         .build()
@@ -1114,7 +1115,7 @@ fn doctor_checks_the_profile_not_only_the_machine() {
             "service",
             "kite-setup",
             "username",
-            "sandbox/default/app",
+            "sandbox/apps/default/app",
         ])
         .status()
         .expect("secret-tool");

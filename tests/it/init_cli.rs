@@ -24,7 +24,7 @@ fn non_interactive_init_stores_verified_credentials_in_the_real_keyring() {
 
     let stored = w
         .keyring
-        .lookup("sandbox/default/app")
+        .lookup("sandbox/apps/default/app")
         .expect("app entry in the Secret Service");
     let v: serde_json::Value = serde_json::from_str(&stored).unwrap();
     assert_eq!(v["api_key"], app.api_key.as_str());
@@ -37,7 +37,7 @@ fn non_interactive_init_stores_verified_credentials_in_the_real_keyring() {
     .unwrap();
     assert_eq!(session["user_id"], w.sandbox.client_id.as_str());
     assert!(
-        w.keyring.lookup("default/app").is_none(),
+        w.keyring.lookup("apps/default/app").is_none() && w.keyring.lookup("default/app").is_none(),
         "sandbox profiles never land in live entries"
     );
 
@@ -465,7 +465,7 @@ fn the_login_form_browser_can_complete_an_init() {
         &[],
     )
     .expect(0);
-    assert!(w.keyring.lookup("sandbox/default/app").is_some());
+    assert!(w.keyring.lookup("sandbox/apps/default/app").is_some());
 }
 
 #[test]
@@ -573,7 +573,7 @@ fn an_existing_profile_is_not_replaced_without_force() {
     assert_eq!(
         before.keyring_items[..2],
         [
-            "attribute.username = sandbox/default/app",
+            "attribute.username = sandbox/apps/default/app",
             "attribute.username = sandbox/default/session"
         ],
         "{:?}",
@@ -596,7 +596,7 @@ fn an_existing_profile_is_not_replaced_without_force() {
         "profile default (sandbox) already exists",
         "--force",
     );
-    let app = w.keyring.lookup("sandbox/default/app").expect("kept");
+    let app = w.keyring.lookup("sandbox/apps/default/app").expect("kept");
     assert!(app.contains(&first.api_key) && !app.contains(&second.api_key));
 
     // With --force it is replaced.
@@ -609,7 +609,10 @@ fn an_existing_profile_is_not_replaced_without_force() {
         &["--force"],
     )
     .expect(0);
-    let app = w.keyring.lookup("sandbox/default/app").expect("replaced");
+    let app = w
+        .keyring
+        .lookup("sandbox/apps/default/app")
+        .expect("replaced");
     assert!(app.contains(&second.api_key));
 }
 
@@ -632,7 +635,7 @@ fn skip_verify_says_loudly_that_nothing_was_checked() {
         "{}",
         run.stderr
     );
-    assert!(w.keyring.lookup("sandbox/default/app").is_some());
+    assert!(w.keyring.lookup("sandbox/apps/default/app").is_some());
     assert!(w.keyring.lookup("sandbox/default/session").is_none());
     let files = w.files_on_disk();
     let meta = String::from_utf8_lossy(&files[0].1);
@@ -695,5 +698,5 @@ fn stdin_not_a_terminal_behaves_as_no_input() {
     ];
     let run = w.run(&args, &format!("{}\n", app.api_secret)).expect(0);
     assert!(run.stderr.contains("Verified"), "{}", run.stderr);
-    assert!(w.keyring.lookup("sandbox/default/app").is_some());
+    assert!(w.keyring.lookup("sandbox/apps/default/app").is_some());
 }

@@ -245,9 +245,12 @@ fn the_wizard_in_a_terminal_ends_with_verified_credentials_in_the_keyring() {
     );
 
     // secret-tool proves the entries landed.
-    let stored: serde_json::Value =
-        serde_json::from_str(&w.keyring.lookup("sandbox/default/app").expect("app entry"))
-            .expect("json");
+    let stored: serde_json::Value = serde_json::from_str(
+        &w.keyring
+            .lookup("sandbox/apps/default/app")
+            .expect("app entry"),
+    )
+    .expect("json");
     assert_eq!(stored["api_key"], key.as_str());
     assert_eq!(stored["api_secret"], secret.as_str());
     let session: serde_json::Value = serde_json::from_str(
@@ -295,7 +298,7 @@ fn ctrl_c_at_the_secret_prompt_exits_130_and_changes_nothing() {
     assert_eq!(code, 130, "{}", s.plain());
     assert!(s.echo_is_on(), "echo restored after Ctrl-C:\n{}", s.plain());
     assert!(s.seen.contains("\x1b[?25h"), "the cursor is shown again");
-    assert!(w.keyring.lookup("sandbox/default/app").is_none());
+    assert!(w.keyring.lookup("sandbox/apps/default/app").is_none());
     assert!(w.keyring.lookup("sandbox/default/session").is_none());
     assert!(
         w.files_on_disk().is_empty(),
@@ -380,9 +383,12 @@ fn a_wrong_secret_is_diagnosed_and_only_the_secret_is_asked_again() {
     s.expect("install kite-setup and run");
     s.expect("Next:");
     assert_eq!(s.finish(), 0, "{}", s.plain());
-    let stored: serde_json::Value =
-        serde_json::from_str(&w.keyring.lookup("sandbox/default/app").expect("app entry"))
-            .expect("json");
+    let stored: serde_json::Value = serde_json::from_str(
+        &w.keyring
+            .lookup("sandbox/apps/default/app")
+            .expect("app entry"),
+    )
+    .expect("json");
     assert_eq!(
         stored["api_key"],
         key.as_str(),
@@ -425,7 +431,10 @@ fn an_existing_profile_is_not_replaced_without_asking() {
     let w = World::new();
     let app = w.set_up();
     let before = w.files_on_disk();
-    let entry = w.keyring.lookup("sandbox/default/app").expect("set up");
+    let entry = w
+        .keyring
+        .lookup("sandbox/apps/default/app")
+        .expect("set up");
     let mut s = Screen::new(spawn_wizard(&w, &["init"]));
     s.expect("already exists");
     s.expect(&app.redirect_url);
@@ -436,5 +445,5 @@ fn an_existing_profile_is_not_replaced_without_asking() {
     s.expect("Nothing was changed.");
     assert_eq!(s.finish(), 0, "{}", s.plain());
     assert_eq!(w.files_on_disk(), before);
-    assert_eq!(w.keyring.lookup("sandbox/default/app"), Some(entry));
+    assert_eq!(w.keyring.lookup("sandbox/apps/default/app"), Some(entry));
 }

@@ -53,7 +53,10 @@ fn doctor_names_the_refused_ipv4_address_and_passes_once_it_is_listed() {
         "{}",
         run.stderr
     );
-    assert!(w.keyring.lookup("sandbox/default/app").is_some(), "kept");
+    assert!(
+        w.keyring.lookup("sandbox/apps/default/app").is_some(),
+        "kept"
+    );
 
     set_ips(&w, &["127.0.0.2"]);
     let run = w.run(&["--json", "doctor"], "").expect(1);

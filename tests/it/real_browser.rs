@@ -294,7 +294,7 @@ fn chromium_walks_the_console_and_login_page_while_init_runs_in_a_terminal() {
     // The keyring holds what the page showed; the session is the demo user's.
     let app: serde_json::Value = serde_json::from_str(
         &w.keyring
-            .lookup("sandbox/default/app")
+            .lookup("sandbox/apps/default/app")
             .expect("app entry in the Secret Service"),
     )
     .unwrap();

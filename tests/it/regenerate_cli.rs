@@ -16,8 +16,8 @@ use std::process::{Command, Stdio};
 
 use crate::support::cli::{World, run_command};
 
-const APP_ENTRY: &str = "sandbox/default/app";
-const PENDING_ENTRY: &str = "sandbox/default/pending";
+const APP_ENTRY: &str = "sandbox/apps/default/app";
+const PENDING_ENTRY: &str = "sandbox/apps/default/pending";
 const SIGABRT: i32 = 6;
 
 fn http() -> reqwest::blocking::Client {

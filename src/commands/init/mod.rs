@@ -34,6 +34,8 @@ const MAX_SKEW: Duration = Duration::from_secs(30);
 /// What the wizard gathered.
 struct Draft {
     client_id: String,
+    /// The app this profile joins (a family member's, with `--app`), or `None` for its own.
+    app: Option<String>,
     plan: Plan,
     redirect_url: String,
     app_name: Option<String>,
@@ -102,6 +104,8 @@ pub fn run(
     let (ctx, mut draft) = if let (Some(creds), Some(meta)) = (reuse, &existing) {
         let draft = Draft {
             client_id: meta.client_id.clone(),
+            // The stored credentials stay as they are: the profile keeps its app.
+            app: meta.app.clone(),
             plan: meta.plan,
             redirect_url: meta.redirect_url.clone(),
             app_name: meta.app_name.clone(),
@@ -115,6 +119,7 @@ pub fn run(
         let creds = step_capture(&ctx, &client_id, &redirect_url, plan)?;
         let draft = Draft {
             client_id,
+            app: None,
             plan,
             redirect_url,
             app_name: Some(app_name),
@@ -210,6 +215,7 @@ fn step_store(
         .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?;
     let meta = ProfileMeta {
         client_id: draft.client_id.clone(),
+        app: draft.app.clone(),
         plan: draft.plan,
         redirect_url: draft.redirect_url.clone(),
         store: used_choice,

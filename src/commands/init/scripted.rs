@@ -82,6 +82,7 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
     };
     let mut draft = Draft {
         client_id,
+        app: None,
         plan,
         redirect_url: redirect_url.to_string(),
         app_name: None,

@@ -24,7 +24,7 @@ use crate::profile::{ConfigError, ProfileMeta};
 use crate::secret::Secret;
 use crate::session::StoredSession;
 use crate::store::{
-    AppCredentials, ReplacedToken, StagedProfile, Store, get_json, load_app, load_session,
+    AppCredentials, Entries, ReplacedToken, StagedProfile, Store, get_json, load_app, load_session,
     set_json_verified,
 };
 
@@ -89,6 +89,11 @@ fn changed_meanwhile(ctx: &Ctx<'_>, command: &str) -> Error {
 /// profile since this run looked. A failure before the commit changes nothing; one after
 /// it is rolled back (the entries first, so that a kill during the rollback still leaves
 /// a profile the next command can finish).
+///
+/// `meta.app` names the app the profile joins (a family member's: its credentials are
+/// already stored and are not written again), or is `None` for the profile's own app:
+/// the one it has when `app` has the same api_key or no other profile uses it, else a new
+/// one ([`own_app_id`]).
 pub fn store_profile(
     ctx: &Ctx<'_>,
     store: &dyn Store,
@@ -99,8 +104,8 @@ pub fn store_profile(
 ) -> Result<(), Error> {
     let _section = section(ctx, "init")?;
     recover_locked(ctx, store)?;
-    let entries = ctx.entries();
-    let old_meta = ctx.config.load()?.get(&ctx.profile, ctx.sandbox).cloned();
+    let config = ctx.config.load()?;
+    let old_meta = config.get(&ctx.profile, ctx.sandbox).cloned();
     if must_be_new && old_meta.is_some() {
         // The login's token would otherwise stay alive, held by nobody.
         if let Some(s) = session {
@@ -117,13 +122,25 @@ pub fn store_profile(
     if let Some(old) = &old_meta {
         meta.created_at = old.created_at;
     }
+    let joins = meta.app.is_some();
+    if !joins {
+        meta.app = Some(own_app_id(ctx, store, &config, old_meta.as_ref(), app));
+    }
+    let entries = ctx.entries_for(&meta);
     let before_app = store.get(&entries.app())?;
     let before_session = store.get(&entries.session())?;
+    let app_id = meta.app.clone().unwrap_or_default();
+    let before_siblings: Vec<(String, ProfileMeta)> = config
+        .profiles_on_app(&app_id, ctx.sandbox)
+        .filter(|(name, _)| **name != ctx.profile)
+        .map(|(n, m)| (n.clone(), m.clone()))
+        .collect();
     let staged = StagedProfile {
         meta: meta.clone(),
         app: app.clone(),
         session: session.cloned(),
         replaced: replaced_token(ctx, store, session),
+        joins_app: joins,
     };
     if let Err(e) = set_json_verified(store, &entries.staged(), &staged) {
         let _ = store.delete(&entries.staged());
@@ -132,13 +149,16 @@ pub fn store_profile(
     let commit = ctx.config.update(|c| {
         c.profiles_mut(ctx.sandbox)
             .insert(ctx.profile.clone(), meta.clone());
+        c.sync_app_settings(&ctx.profile, ctx.sandbox);
     });
     if let Err(e) = commit {
         let _ = store.delete(&entries.staged());
         return Err(e.into());
     }
     if let Err(e) = apply(store, ctx, &staged) {
-        restore(store, &entries.app(), before_app.as_ref());
+        if !joins {
+            restore(store, &entries.app(), before_app.as_ref());
+        }
         restore(store, &entries.session(), before_session.as_ref());
         let _ = ctx.config.update(|c| {
             let profiles = c.profiles_mut(ctx.sandbox);
@@ -146,6 +166,7 @@ pub fn store_profile(
                 Some(m) => profiles.insert(ctx.profile.clone(), m),
                 None => profiles.remove(&ctx.profile),
             };
+            profiles.extend(before_siblings);
         });
         let _ = store.delete(&entries.staged());
         return Err(e);
@@ -155,6 +176,29 @@ pub fn store_profile(
         ctx.profile_label()
     ));
     finish(ctx, store, &staged)
+}
+
+/// The app a profile's own credentials go to: the app it is on when they are that app's
+/// (same api_key) or nobody else uses that app; otherwise a new app, so that a family
+/// member's app is never overwritten by another app's credentials.
+fn own_app_id(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    config: &crate::profile::Config,
+    old: Option<&ProfileMeta>,
+    app: &AppCredentials,
+) -> String {
+    if let Some(id) = old.and_then(|m| m.app.as_deref()) {
+        let shared = config.app_used_by_others(id, &ctx.profile, ctx.sandbox);
+        let same_key = load_app(store, &Entries::new(&ctx.profile, ctx.sandbox, Some(id)))
+            .ok()
+            .flatten()
+            .is_some_and(|a| a.api_key == app.api_key);
+        if same_key || !shared {
+            return id.to_string();
+        }
+    }
+    config.fresh_app_id(&ctx.profile, ctx.sandbox)
 }
 
 /// The live token of the session this write replaces, if it is another one.
@@ -176,10 +220,13 @@ fn replaced_token(
     })
 }
 
-/// Step 3: the app and session entries, read back.
+/// Step 3: the app entry (unless the profile joins an app already stored) and the
+/// session entry, read back.
 fn apply(store: &dyn Store, ctx: &Ctx<'_>, staged: &StagedProfile) -> Result<(), Error> {
-    let entries = ctx.entries();
-    set_json_verified(store, &entries.app(), &staged.app)?;
+    let entries = ctx.entries_for(&staged.meta);
+    if !staged.joins_app {
+        set_json_verified(store, &entries.app(), &staged.app)?;
+    }
     match &staged.session {
         Some(s) => set_json_verified(store, &entries.session(), s)?,
         None => {
@@ -189,15 +236,20 @@ fn apply(store: &dyn Store, ctx: &Ctx<'_>, staged: &StagedProfile) -> Result<(),
     Ok(())
 }
 
-/// Step 4: revoke the replaced token (before the entry that remembers it goes), then drop
-/// the staged entry.
+/// Step 4: revoke the replaced token (before the entry that remembers it goes), drop
+/// the pre-sharing app entries the profile may have had, then the staged entry.
 fn finish(ctx: &Ctx<'_>, store: &dyn Store, staged: &StagedProfile) -> Result<(), Error> {
     if let Some(r) = &staged.replaced
         && revoke_quietly(ctx, &r.api_key, &r.access_token)
     {
         ctx.ui.ok("Revoked the access token of the app it replaces");
     }
-    store.delete(&ctx.entries().staged())?;
+    let entries = ctx.entries_for(&staged.meta);
+    if entries.app_id().is_some() {
+        store.delete(&entries.legacy_app())?;
+        store.delete(&entries.legacy_pending())?;
+    }
+    store.delete(&entries.staged())?;
     Ok(())
 }
 
@@ -252,6 +304,7 @@ pub fn recover_uncommitted(ctx: &Ctx<'_>) {
 
 /// [`recover`] with the lock held.
 fn recover_locked(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
+    super::apps::tidy_migration(ctx, store)?;
     let entries = ctx.entries();
     let Some(staged) = get_json::<StagedProfile>(store, &entries.staged())? else {
         return Ok(());

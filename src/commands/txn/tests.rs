@@ -7,6 +7,7 @@ use crate::testkit::{Harness, RecordingBrowser, ScriptedPrompter, with_ctx};
 fn meta(h: &Harness, redirect_port: u16) -> ProfileMeta {
     ProfileMeta {
         client_id: "AB1234".into(),
+        app: Some("default".into()),
         plan: Plan::Personal,
         redirect_url: format!("http://127.0.0.1:{redirect_port}/kite-setup/callback"),
         store: StoreChoice::Auto,
@@ -47,7 +48,7 @@ fn run<T>(h: &Harness, f: impl FnOnce(&Ctx<'_>) -> T) -> T {
 /// `committed`) config.toml naming the new one; the dead holder's record in the lock.
 fn cut_short(h: &Harness, committed: bool) {
     run(h, |ctx| {
-        let e = ctx.entries();
+        let e = crate::store::Entries::new("default", false, Some("default"));
         ctx.config
             .update(|c| c.profiles.insert("default".into(), meta(h, 5123)))
             .unwrap();
@@ -61,6 +62,7 @@ fn cut_short(h: &Harness, committed: bool) {
                 api_key: Secret::from("oldkey"),
                 access_token: Secret::from("old-token"),
             }),
+            joins_app: false,
         };
         set_json_verified(h.store.as_ref(), &e.staged(), &staged).unwrap();
         if committed {
@@ -74,7 +76,7 @@ fn cut_short(h: &Harness, committed: bool) {
 }
 
 fn stored_key(h: &Harness) -> String {
-    let e = crate::store::Entries::new("default", false);
+    let e = crate::store::Entries::new("default", false, Some("default"));
     load_app(h.store.as_ref(), &e)
         .unwrap()
         .unwrap()
@@ -89,7 +91,7 @@ fn a_committed_init_is_finished_and_the_token_it_replaces_revoked() {
     cut_short(&h, true);
     run(&h, |ctx| recover(ctx, h.store.as_ref())).unwrap();
     assert_eq!(stored_key(&h), "newkey");
-    let e = crate::store::Entries::new("default", false);
+    let e = crate::store::Entries::new("default", false, Some("default"));
     let s = load_session(h.store.as_ref(), &e).unwrap().unwrap();
     assert_eq!(s.access_token.expose(), "new-token");
     assert!(h.store.get(&e.staged()).unwrap().is_none());
@@ -108,7 +110,7 @@ fn an_uncommitted_init_is_dropped_and_its_token_revoked() {
     cut_short(&h, false);
     run(&h, |ctx| recover(ctx, h.store.as_ref())).unwrap();
     assert_eq!(stored_key(&h), "oldkey", "the old profile stays whole");
-    let e = crate::store::Entries::new("default", false);
+    let e = crate::store::Entries::new("default", false, Some("default"));
     let s = load_session(h.store.as_ref(), &e).unwrap().unwrap();
     assert_eq!(s.access_token.expose(), "old-token");
     assert!(h.store.get(&e.staged()).unwrap().is_none());
@@ -122,7 +124,7 @@ fn an_uncommitted_init_is_dropped_and_its_token_revoked() {
 #[test]
 fn logout_keeps_a_token_stored_after_the_one_it_revoked() {
     let h = Harness::new("AB1234");
-    let e = crate::store::Entries::new("default", false);
+    let e = crate::store::Entries::new("default", false, Some("default"));
     set_json_verified(h.store.as_ref(), &e.session(), &session(&h, "newer")).unwrap();
     let forgot = run(&h, |ctx| {
         forget_session_if(ctx, h.store.as_ref(), &Secret::from("older"))
@@ -139,7 +141,7 @@ fn logout_keeps_a_token_stored_after_the_one_it_revoked() {
 #[test]
 fn a_login_for_a_profile_removed_meanwhile_stores_nothing_and_revokes() {
     let h = Harness::new("AB1234");
-    let e = crate::store::Entries::new("default", false);
+    let e = crate::store::Entries::new("default", false, Some("default"));
     let r = run(&h, |ctx| {
         replace_session(ctx, h.store.as_ref(), &app("k"), &session(&h, "t"))
     });

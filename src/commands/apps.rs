@@ -1,0 +1,137 @@
+//! Apps shared by several profiles (docs/apps.md): one developer-console app serves the
+//! client IDs of a family, so its api_key and api_secret are stored once, under
+//! `apps/<app>/`, and each profile is one client ID with its own session on it.
+//!
+//! A profile an earlier kite-setup wrote keeps its credentials under its own name and
+//! names no app. The first command that opens it moves them ([`migrate`]), under the
+//! profile's lock and as one critical section:
+//! 1. copy the app entry (and a pending rotation's entry) to the app's names, read back;
+//! 2. `config.toml` names the app: **the commit**;
+//! 3. delete the entries under the profile's own name.
+//!
+//! A kill before 2 leaves the profile as it was (the copies are written again, the same,
+//! next time); a kill after it leaves leftovers that the next command deletes
+//! ([`tidy_migration`], run when the lock file says a holder was cut short).
+
+use crate::error::Error;
+use crate::interrupt;
+use crate::profile::{Config, ProfileMeta};
+use crate::secret::Secret;
+use crate::store::{Entries, Store, StoreError};
+
+use super::Ctx;
+
+/// Moves a pre-sharing profile's app entries to an app of its own (module docs); returns
+/// the metadata as it is now. A profile that already names an app is returned unchanged.
+pub fn migrate(ctx: &Ctx<'_>, store: &dyn Store, meta: ProfileMeta) -> Result<ProfileMeta, Error> {
+    if meta.app.is_some() {
+        return Ok(meta);
+    }
+    let _section = super::txn::section(ctx, "moving the profile's app entries")?;
+    let config = ctx.config.load()?;
+    let Some(current) = config.get(&ctx.profile, ctx.sandbox).cloned() else {
+        return Ok(meta);
+    };
+    if current.app.is_some() {
+        // Another process moved them while this one waited for the lock.
+        return Ok(current);
+    }
+    let id = config.fresh_app_id(&ctx.profile, ctx.sandbox);
+    let old = Entries::new(&ctx.profile, ctx.sandbox, None);
+    let new = Entries::new(&ctx.profile, ctx.sandbox, Some(&id));
+    copy_verified(store, &old.app(), &new.app())?;
+    copy_verified(store, &old.pending(), &new.pending())?;
+    let moved = ctx.config.update(|c| {
+        let m = c.profiles_mut(ctx.sandbox).get_mut(&ctx.profile)?;
+        if m.app.is_none() {
+            m.app = Some(id.clone());
+        }
+        Some(m.clone())
+    })?;
+    let Some(moved) = moved else {
+        return Ok(current);
+    };
+    interrupt::note(format!(
+        "profile {}'s app entries were moved to app {id}",
+        ctx.profile_label()
+    ));
+    delete_legacy(store, &old)?;
+    Ok(moved)
+}
+
+/// Writes `from`'s value (if any) to `to`, byte for byte, and reads it back.
+fn copy_verified(store: &dyn Store, from: &str, to: &str) -> Result<(), StoreError> {
+    let Some(value) = store.get(from)? else {
+        return Ok(());
+    };
+    store.set(to, &value)?;
+    match store.get(to)? {
+        Some(back) if back == value => Ok(()),
+        _ => Err(StoreError::ReadBackMismatch {
+            backend: store.describe(),
+            entry: to.to_string(),
+        }),
+    }
+}
+
+fn delete_legacy(store: &dyn Store, legacy: &Entries) -> Result<(), StoreError> {
+    store.delete(&legacy.legacy_app())?;
+    store.delete(&legacy.legacy_pending())?;
+    Ok(())
+}
+
+/// After a kill: deletes what a migration cut short after its commit left under the
+/// profile's own name (the app's copies were read back before the commit). Called with
+/// the profile's lock held.
+pub fn tidy_migration(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
+    let config = ctx.config.load()?;
+    let Some(id) = config
+        .get(&ctx.profile, ctx.sandbox)
+        .and_then(|m| m.app.clone())
+    else {
+        return Ok(());
+    };
+    let entries = Entries::new(&ctx.profile, ctx.sandbox, Some(&id));
+    if store.get(&entries.app())?.is_some() || store.get(&entries.legacy_app())?.is_none() {
+        delete_legacy(store, &entries)?;
+    }
+    Ok(())
+}
+
+/// The other profiles on `meta`'s app, by name (none for a profile on an app of its own).
+pub fn siblings(config: &Config, profile: &str, meta: &ProfileMeta, sandbox: bool) -> Vec<String> {
+    meta.app.as_deref().map_or_else(Vec::new, |id| {
+        config
+            .profiles_on_app(id, sandbox)
+            .filter(|(name, _)| *name != profile)
+            .map(|(name, _)| name.clone())
+            .collect()
+    })
+}
+
+/// The app in `config` (on this sandbox-ness) whose stored api_key is `api_key`, if one
+/// is: a second family member pushed to the same server joins it instead of storing the
+/// credentials twice.
+pub fn app_for_key(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    config: &Config,
+    api_key: &Secret,
+) -> Option<String> {
+    let ids: std::collections::BTreeSet<&str> = config
+        .profiles(ctx.sandbox)
+        .values()
+        .filter_map(|m| m.app.as_deref())
+        .collect();
+    ids.into_iter()
+        .find(|id| {
+            crate::store::load_app(store, &Entries::new(&ctx.profile, ctx.sandbox, Some(id)))
+                .ok()
+                .flatten()
+                .is_some_and(|a| a.api_key.ct_eq(api_key))
+        })
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests;
