@@ -163,6 +163,23 @@ fn init(w: &World, store: StoreKind, profile: &str, app: &App, force: bool) -> R
 
 /// The sandbox profiles in `config.toml`: name → redirect URL.
 fn config_profiles(w: &World) -> BTreeMap<String, String> {
+    config_field(w, "redirect_url")
+}
+
+/// The sandbox profiles in `config.toml`: name → the app they use (the profile's own
+/// name for a profile that names none).
+fn config_apps(w: &World) -> BTreeMap<String, String> {
+    let mut apps = config_field(w, "app");
+    for (name, app) in &mut apps {
+        if app.is_empty() {
+            app.clone_from(name);
+        }
+    }
+    apps
+}
+
+/// One string field of every sandbox profile in `config.toml` ("" when absent).
+fn config_field(w: &World, key: &str) -> BTreeMap<String, String> {
     let Ok(text) = std::fs::read_to_string(w.config_dir.join("config.toml")) else {
         return BTreeMap::new();
     };
@@ -172,7 +189,7 @@ fn config_profiles(w: &World) -> BTreeMap<String, String> {
         .map(|t| {
             t.iter()
                 .map(|(k, m)| {
-                    let url = m.get("redirect_url").and_then(toml::Value::as_str);
+                    let url = m.get(key).and_then(toml::Value::as_str);
                     (k.clone(), url.unwrap_or_default().to_string())
                 })
                 .collect()
@@ -191,12 +208,21 @@ fn entries(w: &World, store: StoreKind, profiles: &[&str]) -> BTreeMap<String, S
         }
         StoreKind::Keyring => {
             let mut out = BTreeMap::new();
+            let apps = config_apps(w);
+            let mut names = Vec::new();
             for p in profiles {
                 for e in ["app", "session", "pending", "staged"] {
-                    let name = format!("sandbox/{p}/{e}");
-                    if let Some(v) = w.keyring.lookup(&name) {
-                        out.insert(name, v);
-                    }
+                    names.push(format!("sandbox/{p}/{e}"));
+                }
+                // Its app's entries, under the app config.toml names (or the profile's).
+                let app = apps.get(*p).map_or(*p, String::as_str);
+                for e in ["app", "pending"] {
+                    names.push(format!("sandbox/apps/{app}/{e}"));
+                }
+            }
+            for name in names {
+                if let Some(v) = w.keyring.lookup(&name) {
+                    out.insert(name, v);
                 }
             }
             out
@@ -227,6 +253,7 @@ fn check(
     expect_absent: &[&str],
 ) {
     let config = config_profiles(w);
+    let app_of = config_apps(w);
     let all: Vec<&str> = expect_present
         .iter()
         .chain(expect_absent)
@@ -243,7 +270,8 @@ fn check(
             t.lost(scenario, format!("profile {p} is missing from config.toml"));
             continue;
         };
-        let Some(app) = stored.get(&format!("sandbox/apps/{p}/app")) else {
+        let app_id = app_of.get(*p).map_or(*p, String::as_str);
+        let Some(app) = stored.get(&format!("sandbox/apps/{app_id}/app")) else {
             t.lost(scenario, format!("profile {p} has no app entry"));
             continue;
         };
@@ -272,8 +300,13 @@ fn check(
         }
     }
     for name in stored.keys() {
-        let profile = name.split('/').nth(1).unwrap_or_default();
-        if name.starts_with("sandbox/") && !config.contains_key(profile) {
+        let parts: Vec<&str> = name.split('/').collect();
+        let owned = match parts.as_slice() {
+            ["sandbox", "apps", app, _] => app_of.values().any(|a| a == app),
+            ["sandbox", profile, _] => config.contains_key(*profile),
+            _ => true,
+        };
+        if !owned {
             t.lost(
                 scenario,
                 format!("entry {name} of a profile that does not exist"),
