@@ -13,8 +13,13 @@
 //! file and empties it again on release, so a process that waits in vain can say who
 //! holds it, and an idle lock file holds nothing.
 //!
-//! Nesting: a profile lock may be held while taking a config or secrets lock, never the
-//! other way round, and no process takes the same lock twice (a second `flock` on another
+//! - [`app_lock`]: taken right after a profile lock when the profile is on an app, so that
+//!   every section touching one family's app (a rotation of its secret, a member's login)
+//!   runs one at a time.
+//!
+//! Nesting: profile lock, then app lock, then a config or secrets lock, never the other
+//! way round (no profile lock is taken while an app lock is held), and no process takes
+//! the same lock twice (a second `flock` on another
 //! descriptor of the same file would wait for itself).
 
 use std::fs::{File, OpenOptions};
@@ -173,6 +178,30 @@ pub fn profile_lock(
     };
     acquire(
         &profile_lock_path(config_dir, profile, sandbox),
+        &label,
+        command,
+    )
+}
+
+/// The lock of one app's shared state (its credentials, its pending rotation, and the
+/// sessions of its profiles as a rotation sees them), taken after the profile lock by the
+/// state-changing section of any profile on the app (docs/apps.md).
+pub fn app_lock(
+    config_dir: &Path,
+    app: &str,
+    sandbox: bool,
+    command: &str,
+) -> Result<Lock, LockError> {
+    let kind = if sandbox { "sandbox" } else { "live" };
+    let label = if sandbox {
+        format!("app {app} (sandbox)")
+    } else {
+        format!("app {app}")
+    };
+    acquire(
+        &config_dir
+            .join(LOCK_DIR)
+            .join(format!("app-{kind}-{app}.lock")),
         &label,
         command,
     )

@@ -30,11 +30,13 @@ use crate::store::{
 
 use super::Ctx;
 
-/// A profile's state-changing section: its lock, and an `interrupt` critical section.
+/// A profile's state-changing section: its lock (and its app's), and an `interrupt`
+/// critical section.
 /// Dropping it releases the lock (emptying the lock file) first and then ends the
 /// section, where a Ctrl-C or SIGTERM that came meanwhile ends the process.
 #[must_use = "the section ends when this is dropped"]
 pub struct Section {
+    _app_lock: Option<Lock>,
     _lock: Lock,
     _critical: interrupt::Critical,
 }
@@ -47,7 +49,19 @@ pub fn section(ctx: &Ctx<'_>, command: &str) -> Result<Section, Error> {
     crate::profile::create_private_dir(&ctx.config.dir)?;
     let lock = crate::lock::profile_lock(&ctx.config.dir, &ctx.profile, ctx.sandbox, command)
         .map_err(|e| Error::from(ConfigError::from(e)))?;
+    // The profile's app as config.toml names it now (read under the profile lock, so no
+    // command of this profile can change it before the app lock is taken).
+    let app = ctx
+        .config
+        .load()?
+        .get(&ctx.profile, ctx.sandbox)
+        .and_then(|m| m.app.clone());
+    let app_lock = app
+        .map(|id| crate::lock::app_lock(&ctx.config.dir, &id, ctx.sandbox, command))
+        .transpose()
+        .map_err(|e| Error::from(ConfigError::from(e)))?;
     Ok(Section {
+        _app_lock: app_lock,
         _lock: lock,
         _critical: interrupt::critical(),
     })
