@@ -44,6 +44,12 @@ pub struct Section {
 /// Takes this profile's lock for `command`'s state-changing section (waiting for the
 /// lock can still be interrupted; the section after it cannot).
 pub fn section(ctx: &Ctx<'_>, command: &str) -> Result<Section, Error> {
+    section_with_app(ctx, command, None)
+}
+
+/// [`section`], locking app `joining` rather than the one config.toml names for the
+/// profile (for a profile that is joining that app).
+fn section_with_app(ctx: &Ctx<'_>, command: &str, joining: Option<&str>) -> Result<Section, Error> {
     // The lock file lives in the config dir: check (or create) that first, so a shared
     // or foreign directory gets its own error and nothing is written into it.
     crate::profile::create_private_dir(&ctx.config.dir)?;
@@ -51,11 +57,14 @@ pub fn section(ctx: &Ctx<'_>, command: &str) -> Result<Section, Error> {
         .map_err(|e| Error::from(ConfigError::from(e)))?;
     // The profile's app as config.toml names it now (read under the profile lock, so no
     // command of this profile can change it before the app lock is taken).
-    let app = ctx
-        .config
-        .load()?
-        .get(&ctx.profile, ctx.sandbox)
-        .and_then(|m| m.app.clone());
+    let app = match joining {
+        Some(id) => Some(id.to_string()),
+        None => ctx
+            .config
+            .load()?
+            .get(&ctx.profile, ctx.sandbox)
+            .and_then(|m| m.app.clone()),
+    };
     let app_lock = app
         .map(|id| crate::lock::app_lock(&ctx.config.dir, &id, ctx.sandbox, command))
         .transpose()
@@ -116,7 +125,7 @@ pub fn store_profile(
     session: Option<&StoredSession>,
     must_be_new: bool,
 ) -> Result<(), Error> {
-    let _section = section(ctx, "init")?;
+    let _section = section_with_app(ctx, "init", meta.app.as_deref())?;
     recover_locked(ctx, store)?;
     let config = ctx.config.load()?;
     let old_meta = config.get(&ctx.profile, ctx.sandbox).cloned();
@@ -137,7 +146,17 @@ pub fn store_profile(
         meta.created_at = old.created_at;
     }
     let joins = meta.app.is_some();
-    if !joins {
+    if joins {
+        // The app joined must still hold the credentials the verifying login used (its
+        // profile may have been set up again with another app meanwhile).
+        let now = load_app(store, &ctx.entries_for(&meta))?;
+        if now.is_none_or(|a| a.api_key != app.api_key) {
+            if let Some(s) = session {
+                revoke_quietly(ctx, &app.api_key, &s.access_token);
+            }
+            return Err(changed_meanwhile(ctx, "init"));
+        }
+    } else {
         meta.app = Some(own_app_id(ctx, store, &config, old_meta.as_ref(), app));
     }
     let entries = ctx.entries_for(&meta);
