@@ -167,7 +167,7 @@ log "kite-setup --sandbox-url $URL init --no-input"
   --redirect-url "$(cat "$WORK/redirect_url")" --plan personal --api-secret-stdin --timeout 20 \
   <"$WORK/api_secret" >"$WORK/out" 2>"$WORK/err" || fail "init: $(cat "$WORK/err")"
 grep -q "Verified: Kite logged in" "$WORK/err" || fail "init did not verify: $(cat "$WORK/err")"
-secret-tool lookup service kite-setup username sandbox/default/app >/dev/null ||
+secret-tool lookup service kite-setup username sandbox/apps/default/app >/dev/null ||
   fail "no app entry in the Secret Service"
 secret-tool lookup service kite-setup username sandbox/default/session >/dev/null ||
   fail "no session entry in the Secret Service"
