@@ -26,6 +26,7 @@ mod leak_audit;
 mod leakscan_cli;
 mod listener_redirect;
 mod listener_terminal;
+mod migration_cli;
 mod orders_cli;
 mod prop_parsers;
 mod quickstart;
