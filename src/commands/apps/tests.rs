@@ -176,11 +176,12 @@ fn a_kill_after_the_commit_leaves_leftovers_the_next_command_deletes() {
 }
 
 #[test]
-fn leftovers_are_kept_when_the_apps_copy_is_missing() {
-    // A commit whose app copy is not there (the store lost it): the profile's own entry is
-    // the only copy of the credentials, so tidying keeps it.
+fn a_commit_without_the_apps_copy_is_finished_from_the_profiles_own_entries() {
+    // A commit whose app copies are not there (a store that lost the writes): the
+    // profile's own entries are the only copy of the credentials, so tidying copies them
+    // before it deletes them.
     let h = Harness::new("AB1234");
-    legacy(&h, "default", false);
+    legacy(&h, "default", true);
     run_as(&h, "default", |ctx| {
         ctx.config
             .update(|c| {
@@ -194,10 +195,7 @@ fn leftovers_are_kept_when_the_apps_copy_is_missing() {
         super::super::txn::recover(ctx, h.store.as_ref())
     });
     r.unwrap();
-    assert_eq!(
-        h.store.snapshot().get("default/app").map(String::as_str),
-        Some(APP)
-    );
+    assert_eq!(h.store.snapshot(), moved(true));
 }
 
 #[test]
