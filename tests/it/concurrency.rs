@@ -165,6 +165,23 @@ fn init(w: &World, store: StoreKind, profile: &str, app: &App, force: bool) -> R
 
 /// The sandbox profiles in `config.toml`: name → redirect URL.
 fn config_profiles(w: &World) -> BTreeMap<String, String> {
+    config_field(w, "redirect_url")
+}
+
+/// The sandbox profiles in `config.toml`: name → the app they use (the profile's own
+/// name for a profile that names none).
+fn config_apps(w: &World) -> BTreeMap<String, String> {
+    let mut apps = config_field(w, "app");
+    for (name, app) in &mut apps {
+        if app.is_empty() {
+            app.clone_from(name);
+        }
+    }
+    apps
+}
+
+/// One string field of every sandbox profile in `config.toml` ("" when absent).
+fn config_field(w: &World, key: &str) -> BTreeMap<String, String> {
     let Ok(text) = std::fs::read_to_string(w.config_dir.join("config.toml")) else {
         return BTreeMap::new();
     };
@@ -174,26 +191,9 @@ fn config_profiles(w: &World) -> BTreeMap<String, String> {
         .map(|t| {
             t.iter()
                 .map(|(k, m)| {
-                    let url = m.get("redirect_url").and_then(toml::Value::as_str);
+                    let url = m.get(key).and_then(toml::Value::as_str);
                     (k.clone(), url.unwrap_or_default().to_string())
                 })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The apps the sandbox profiles in `config.toml` name.
-fn config_apps(w: &World) -> BTreeSet<String> {
-    let Ok(text) = std::fs::read_to_string(w.config_dir.join("config.toml")) else {
-        return BTreeSet::new();
-    };
-    let v: toml::Value = toml::from_str(&text).expect("config.toml parses");
-    v.get("sandbox_profiles")
-        .and_then(toml::Value::as_table)
-        .map(|t| {
-            t.values()
-                .filter_map(|m| m.get("app").and_then(toml::Value::as_str))
-                .map(str::to_string)
                 .collect()
         })
         .unwrap_or_default()
@@ -210,16 +210,21 @@ fn entries(w: &World, store: StoreKind, profiles: &[&str]) -> BTreeMap<String, S
         }
         StoreKind::Keyring => {
             let mut out = BTreeMap::new();
+            let apps = config_apps(w);
+            let mut names = Vec::new();
             for p in profiles {
-                // The profile's own entries, and those of the app named after it (the app
-                // a profile's first init files its credentials under).
-                let own =
-                    ["app", "session", "pending", "staged"].map(|e| format!("sandbox/{p}/{e}"));
-                let app = ["app", "pending"].map(|e| format!("sandbox/apps/{p}/{e}"));
-                for name in own.into_iter().chain(app) {
-                    if let Some(v) = w.keyring.lookup(&name) {
-                        out.insert(name, v);
-                    }
+                for e in ["app", "session", "pending", "staged"] {
+                    names.push(format!("sandbox/{p}/{e}"));
+                }
+                // Its app's entries, under the app config.toml names (or the profile's).
+                let app = apps.get(*p).map_or(*p, String::as_str);
+                for e in ["app", "pending"] {
+                    names.push(format!("sandbox/apps/{app}/{e}"));
+                }
+            }
+            for name in names {
+                if let Some(v) = w.keyring.lookup(&name) {
+                    out.insert(name, v);
                 }
             }
             out
@@ -250,6 +255,7 @@ fn check(
     expect_absent: &[&str],
 ) {
     let config = config_profiles(w);
+    let app_of = config_apps(w);
     let all: Vec<&str> = expect_present
         .iter()
         .chain(expect_absent)
@@ -266,7 +272,8 @@ fn check(
             t.lost(scenario, format!("profile {p} is missing from config.toml"));
             continue;
         };
-        let Some(app) = stored.get(&format!("sandbox/apps/{p}/app")) else {
+        let app_id = app_of.get(*p).map_or(*p, String::as_str);
+        let Some(app) = stored.get(&format!("sandbox/apps/{app_id}/app")) else {
             t.lost(scenario, format!("profile {p} has no app entry"));
             continue;
         };
@@ -294,16 +301,14 @@ fn check(
             );
         }
     }
-    let apps_named = config_apps(w);
     for name in stored.keys() {
-        let mut parts = name.split('/').skip(1);
-        let owner = parts.next().unwrap_or_default();
-        if owner == "apps" {
-            let app = parts.next().unwrap_or_default();
-            if !apps_named.contains(app) {
-                t.lost(scenario, format!("entry {name} of an app no profile uses"));
-            }
-        } else if name.starts_with("sandbox/") && !config.contains_key(owner) {
+        let parts: Vec<&str> = name.split('/').collect();
+        let owned = match parts.as_slice() {
+            ["sandbox", "apps", app, _] => app_of.values().any(|a| a == app),
+            ["sandbox", profile, _] => config.contains_key(*profile),
+            _ => true,
+        };
+        if !owned {
             t.lost(
                 scenario,
                 format!("entry {name} of a profile that does not exist"),
