@@ -46,9 +46,11 @@ enum TokenState {
 }
 
 impl Report {
-    /// No valid session: this client ID's holder has to log in today.
+    /// No valid session (none, expired, or one `--check` saw Kite reject): this client
+    /// ID's holder has to log in today.
     fn needs_login(&self) -> bool {
-        self.store_failed.is_none() && !matches!(self.token, TokenState::Valid { .. })
+        let rejected = matches!(self.check, Some(Err(_))) && self.check_failed.is_none();
+        self.store_failed.is_none() && (rejected || !matches!(self.token, TokenState::Valid { .. }))
     }
 
     fn usable(&self) -> bool {

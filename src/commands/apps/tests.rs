@@ -418,3 +418,50 @@ fn status_groups_profiles_by_app_and_names_who_must_log_in_today() {
         Some(APP)
     );
 }
+
+#[test]
+fn logout_and_remove_of_a_pre_sharing_profile_move_it_first_and_leave_nothing() {
+    let h = Harness::new("AB1234");
+    legacy(&h, "default", true);
+    let (code, err) = run_as(&h, "default", super::super::logout::logout);
+    assert_eq!(code.unwrap(), 0, "{err}");
+    let mut want = moved(true);
+    want.remove("default/session");
+    assert_eq!(
+        h.store.snapshot(),
+        want,
+        "moved, and only the session forgotten"
+    );
+    let args = crate::cli::RemoveArgs { yes: true };
+    let (code, err) = run_as(&h, "default", |ctx| {
+        super::super::logout::remove(ctx, &args)
+    });
+    assert_eq!(code.unwrap(), 0, "{err}");
+    assert!(h.store.snapshot().is_empty(), "{:?}", h.store.snapshot());
+    assert!(config(&h).profiles.is_empty());
+}
+
+#[test]
+fn a_token_kite_rejects_at_check_counts_as_needing_todays_login() {
+    let h = Harness::new("AB1234");
+    family(&h, true);
+    h.kite
+        .profile_failures
+        .lock()
+        .unwrap()
+        .push_back(crate::testkit::kite_error(
+            403,
+            "TokenException",
+            "Incorrect `api_key` or `access_token`.",
+        ));
+    let (code, err) = run_as(&h, "default", |ctx| {
+        super::super::status::run(ctx, &StatusArgs { check: true })
+    });
+    assert_eq!(code.unwrap(), 4, "{err}");
+    assert!(
+        err.contains("today       needs today's login: kite-setup login"),
+        "{err}"
+    );
+    // The spouse's token was not checked: still shown as today's.
+    assert_eq!(err.matches("today       logged in").count(), 1, "{err}");
+}
