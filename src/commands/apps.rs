@@ -27,6 +27,9 @@ pub fn migrate(ctx: &Ctx<'_>, store: &dyn Store, meta: ProfileMeta) -> Result<Pr
     if meta.app.is_some() {
         return Ok(meta);
     }
+    // A store that cannot be read fails here, before the lock file is written.
+    let old = Entries::new(&ctx.profile, ctx.sandbox, None);
+    store.get(&old.app())?;
     let _section = super::txn::section(ctx, "moving the profile's app entries")?;
     let config = ctx.config.load()?;
     let Some(current) = config.get(&ctx.profile, ctx.sandbox).cloned() else {
@@ -37,7 +40,6 @@ pub fn migrate(ctx: &Ctx<'_>, store: &dyn Store, meta: ProfileMeta) -> Result<Pr
         return Ok(current);
     }
     let id = config.fresh_app_id(&ctx.profile, ctx.sandbox);
-    let old = Entries::new(&ctx.profile, ctx.sandbox, None);
     let new = Entries::new(&ctx.profile, ctx.sandbox, Some(&id));
     copy_verified(store, &old.app(), &new.app())?;
     copy_verified(store, &old.pending(), &new.pending())?;

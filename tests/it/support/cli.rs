@@ -286,12 +286,30 @@ impl World {
     /// and every file under the config and data dirs.
     pub fn stored_state(&self, profile: &str) -> StoredState {
         let entry = |e: &str| self.keyring.lookup(&format!("sandbox/{profile}/{e}"));
+        // The app's entries are filed under the app config.toml names for the profile.
+        let app = self.app_of(profile);
+        let app_entry = |e: &str| {
+            app.as_deref()
+                .and_then(|a| self.keyring.lookup(&format!("sandbox/apps/{a}/{e}")))
+                .or_else(|| entry(e))
+        };
         StoredState {
-            app: entry("app"),
+            app: app_entry("app"),
             session: entry("session"),
-            pending: entry("pending"),
+            pending: app_entry("pending"),
             files: self.files_on_disk(),
         }
+    }
+
+    /// The app config.toml names for sandbox profile `profile`, if any.
+    pub fn app_of(&self, profile: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.config_dir.join("config.toml")).ok()?;
+        let v: toml::Value = toml::from_str(&text).ok()?;
+        v.get("sandbox_profiles")?
+            .get(profile)?
+            .get("app")?
+            .as_str()
+            .map(str::to_string)
     }
 
     /// POST to the sandbox's control API.
