@@ -35,4 +35,5 @@ mod regenerate_cli;
 mod sandbox_api;
 mod sandbox_inprocess;
 mod sdk_conformance;
+mod shared_app_cli;
 mod ssh_cli;
