@@ -83,8 +83,10 @@ fn delete_legacy(store: &dyn Store, legacy: &Entries) -> Result<(), StoreError> 
 }
 
 /// After a kill: deletes what a migration cut short after its commit left under the
-/// profile's own name (the app's copies were read back before the commit). Called with
-/// the profile's lock held.
+/// profile's own name (the app's copies were read back before the commit). Should the
+/// app's copy be missing all the same (a store that lost a write), the profile's own entry
+/// is the only copy of the credentials: it is copied first, then deleted. Called with the
+/// profile's lock held.
 pub fn tidy_migration(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
     let config = ctx.config.load()?;
     let Some(id) = config
@@ -94,9 +96,18 @@ pub fn tidy_migration(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
         return Ok(());
     };
     let entries = Entries::new(&ctx.profile, ctx.sandbox, Some(&id));
-    if store.get(&entries.app())?.is_some() || store.get(&entries.legacy_app())?.is_none() {
-        delete_legacy(store, &entries)?;
+    if store.get(&entries.legacy_app())?.is_none()
+        && store.get(&entries.legacy_pending())?.is_none()
+    {
+        return Ok(());
     }
+    if store.get(&entries.app())?.is_none() {
+        copy_verified(store, &entries.legacy_app(), &entries.app())?;
+        if store.get(&entries.pending())?.is_none() {
+            copy_verified(store, &entries.legacy_pending(), &entries.pending())?;
+        }
+    }
+    delete_legacy(store, &entries)?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! `kite-setup logout` (revoke today's token at Kite, then forget it) and
-//! `kite-setup remove` (revoke, delete the keyring entries and the metadata).
+//! `kite-setup remove` (revoke, delete the keyring entries and the metadata). Both are per
+//! profile: on an app several profiles share (docs/apps.md) they touch only this
+//! profile's token, and `remove` leaves the app's entries to the profiles still on it.
 
 use super::handle::ProfileHandle;
 use super::{Ctx, txn};
@@ -128,12 +130,32 @@ pub fn remove(ctx: &Ctx<'_>, args: &RemoveArgs) -> Result<u8, Error> {
         ));
     }
     let entries = &profile.entries;
-    for (entry, what) in [
+    let mut doomed = vec![
         (entries.session(), "access token"),
-        (entries.pending(), "pending secret"),
-        (entries.app(), "api_key and api_secret"),
         (entries.origin(), "record of where the session came from"),
-    ] {
+    ];
+    // The app's entries go with its last profile; a family member still on it keeps them
+    // (and its own session: only this profile's token was revoked above).
+    let config = ctx.config.load()?;
+    let users = super::apps::siblings(&config, &ctx.profile, &profile.meta, ctx.sandbox);
+    if let (Some(id), Some(other)) = (entries.app_id(), users.first()) {
+        let more = match users.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        ctx.ui.ok(format!(
+            "Kept app {id}: profile {other} still uses it{more}"
+        ));
+    } else {
+        doomed.push((entries.pending(), "pending secret"));
+        doomed.push((entries.app(), "api_key and api_secret"));
+    }
+    if entries.app_id().is_some() {
+        // Whatever a migration cut short left under the profile's own name.
+        doomed.push((entries.legacy_pending(), "pending secret"));
+        doomed.push((entries.legacy_app(), "api_key and api_secret"));
+    }
+    for (entry, what) in doomed {
         if store.delete(&entry)? {
             ctx.ui
                 .ok(format!("Deleted the {what} from the {}", store.describe()));

@@ -1,7 +1,8 @@
-//! `kite-setup status`: every profile of this mode, what is stored (masked), the token's
-//! time left, interrupted rotations; `--check` asks Kite. Exit 0 when the selected profile
-//! is usable, 4 when a login is needed, 1 when the store cannot be read or `--check` cannot
-//! reach Kite. Never prints a secret.
+//! `kite-setup status`: every profile of this mode, grouped by the app it uses (a family's
+//! client IDs share one app, docs/apps.md), what is stored (masked), the token's time left,
+//! who still needs today's login, interrupted rotations; `--check` asks Kite. Exit 0 when
+//! the selected profile is usable, 4 when a login is needed, 1 when the store cannot be
+//! read or `--check` cannot reach Kite. Never prints a secret.
 
 use serde_json::json;
 
@@ -45,6 +46,13 @@ enum TokenState {
 }
 
 impl Report {
+    /// No valid session (none, expired, or one `--check` saw Kite reject): this client
+    /// ID's holder has to log in today.
+    fn needs_login(&self) -> bool {
+        let rejected = matches!(self.check, Some(Err(_))) && self.check_failed.is_none();
+        self.store_failed.is_none() && (rejected || !matches!(self.token, TokenState::Valid { .. }))
+    }
+
     fn usable(&self) -> bool {
         self.store_failed.is_none()
             // A pushed session is usable without the secret (it stayed on the laptop).
@@ -72,9 +80,12 @@ pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
     let selected = reports.iter().find(|r| r.name == ctx.profile);
     let usable = selected.is_some_and(Report::usable);
 
+    let groups = by_app(&reports);
+
     if ctx.json {
         let list: Vec<_> = reports.iter().map(|r| to_json(ctx, r)).collect();
-        let doc = json!({ "profile": ctx.profile, "sandbox": ctx.sandbox, "usable": usable, "profiles": list });
+        let apps: Vec<_> = groups.iter().map(|g| app_json(g)).collect();
+        let doc = json!({ "profile": ctx.profile, "sandbox": ctx.sandbox, "usable": usable, "profiles": list, "apps": apps });
         ctx.ui.data(&format!("{doc}\n"));
     } else if reports.is_empty() {
         ctx.ui.say(format!(
@@ -82,8 +93,11 @@ pub fn run(ctx: &Ctx<'_>, args: &StatusArgs) -> Result<u8, Error> {
             if ctx.sandbox { "sandbox " } else { "" }
         ));
     } else {
-        for r in &reports {
-            print_report(ctx, r);
+        for g in &groups {
+            print_heading(ctx, g);
+            for r in g {
+                print_report(ctx, r);
+            }
         }
     }
 
@@ -196,10 +210,80 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
     r
 }
 
+/// The reports grouped by app, in the order of each app's first profile by name; a
+/// profile an earlier release wrote (no app yet) is a group of its own.
+fn by_app(reports: &[Report]) -> Vec<Vec<&Report>> {
+    let mut groups: Vec<Vec<&Report>> = Vec::new();
+    for r in reports {
+        let same = groups
+            .iter_mut()
+            .find(|g| r.meta.app.is_some() && g[0].meta.app == r.meta.app);
+        match same {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+}
+
+/// The app's name as people know it: the console's app name when known, and the id.
+fn app_label(first: &Report) -> String {
+    let name = first.meta.app_name.as_deref().map(|n| format!("{n:?} "));
+    match &first.meta.app {
+        Some(id) => match name {
+            Some(n) => format!("app {n}({id})"),
+            None => format!("app {id}"),
+        },
+        None => format!(
+            "app {}of profile {} (from an earlier release: filed under the app on its next command)",
+            name.unwrap_or_default(),
+            first.name
+        ),
+    }
+}
+
+fn print_heading(ctx: &Ctx<'_>, group: &[&Report]) {
+    let first = group[0];
+    let key = group
+        .iter()
+        .find_map(|r| r.api_key_masked.as_deref())
+        .unwrap_or("not stored");
+    ctx.ui.say(format!(
+        "{} — api_key {key}, {} plan",
+        app_label(first),
+        plans::text(first.meta.plan).name
+    ));
+}
+
+fn app_json(group: &[&Report]) -> serde_json::Value {
+    let first = group[0];
+    let names = |f: fn(&Report) -> bool| -> Vec<&str> {
+        group
+            .iter()
+            .filter(|r| f(r))
+            .map(|r| r.name.as_str())
+            .collect()
+    };
+    json!({
+        "id": first.meta.app,
+        "name": first.meta.app_name,
+        "api_key": group.iter().find_map(|r| r.api_key_masked.as_deref()),
+        "plan": plans::text(first.meta.plan).name,
+        "profiles": names(|_| true),
+        "needs_login": names(Report::needs_login),
+    })
+}
+
 fn print_report(ctx: &Ctx<'_>, r: &Report) {
     let marker = if r.name == ctx.profile { "*" } else { " " };
+    let user = r
+        .meta
+        .user_name
+        .as_deref()
+        .map(|u| format!(" ({u})"))
+        .unwrap_or_default();
     ctx.ui.say(format!(
-        "{marker} {}{} — client {}, {} plan{}",
+        "  {marker} {}{} — client {}{user}, {} plan{}",
         r.name,
         if ctx.sandbox { " (sandbox)" } else { "" },
         r.meta.client_id,
@@ -218,17 +302,17 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
         _ => "",
     };
     ctx.ui
-        .say(format!("    store       {}{store_note}", r.store));
+        .say(format!("      store       {}{store_note}", r.store));
     if let Some(e) = &r.store_failed {
-        ctx.ui.say(format!("    problem     {e}"));
+        ctx.ui.say(format!("      problem     {e}"));
         return;
     }
     ctx.ui.say(format!(
-        "    api_key     {}",
+        "      api_key     {}",
         r.api_key_masked.as_deref().unwrap_or("not stored")
     ));
     ctx.ui.say(format!(
-        "    api_secret  {}",
+        "      api_secret  {}",
         if r.secret_stored {
             "stored"
         } else {
@@ -236,45 +320,53 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
         }
     ));
     match &r.token {
-        TokenState::None => ctx.ui.say("    token       none — log in"),
+        TokenState::None => ctx.ui.say("      token       none — log in"),
         TokenState::Valid { expires, left, .. } => ctx.ui.say(format!(
-            "    token       valid until {expires} IST (in {left})"
+            "      token       valid until {expires} IST (in {left})"
         )),
         TokenState::Expired { at } => ctx
             .ui
-            .say(format!("    token       expired at {at} IST — log in")),
+            .say(format!("      token       expired at {at} IST — log in")),
     }
     if let Some(o) = &r.origin {
-        ctx.ui.say(format!("    session     {}", o.describe()));
+        ctx.ui.say(format!("      session     {}", o.describe()));
+    }
+    if r.needs_login() {
+        ctx.ui.say(format!(
+            "      today       needs today's login: {}",
+            RunFlags::new(&r.name, ctx.sandbox, ctx.sandbox_url.as_deref()).command("login")
+        ));
+    } else {
+        ctx.ui.say("      today       logged in");
     }
     match &r.check {
-        Some(Ok(m)) => ctx.ui.say(format!("    check       {m}")),
-        Some(Err(m)) => ctx.ui.say(format!("    check       FAILED: {m}")),
+        Some(Ok(m)) => ctx.ui.say(format!("      check       {m}")),
+        Some(Err(m)) => ctx.ui.say(format!("      check       FAILED: {m}")),
         None => {}
     }
     if r.pending_rotation {
         ctx.ui.say(format!(
-            "    rotation    INTERRUPTED — run `{}` (or --abort)",
+            "      rotation    INTERRUPTED — run `{}` (or --abort)",
             RunFlags::new(&r.name, ctx.sandbox, ctx.sandbox_url.as_deref())
                 .command("regenerate --resume")
         ));
     }
     ctx.ui
-        .say(format!("    redirect    {}", r.meta.redirect_url));
+        .say(format!("      redirect    {}", r.meta.redirect_url));
     match &r.meta.orders {
         Some(o) => {
             ctx.ui.say(format!(
-                "    orders      checked {} IST: ipv4 {}, ipv6 {}",
+                "      orders      checked {} IST: ipv4 {}, ipv6 {}",
                 format_ist(o.checked_at),
                 o.ipv4.verdict,
                 o.ipv6.verdict
             ));
             for f in [&o.ipv4, &o.ipv6] {
-                ctx.ui.say(format!("                {}", f.detail));
+                ctx.ui.say(format!("                  {}", f.detail));
             }
         }
         None => ctx.ui.say(format!(
-            "    orders      not checked yet — run `{}`",
+            "      orders      not checked yet — run `{}`",
             RunFlags::new(&r.name, ctx.sandbox, ctx.sandbox_url.as_deref()).command("doctor")
         )),
     }
@@ -293,6 +385,8 @@ fn to_json(ctx: &Ctx<'_>, r: &Report) -> serde_json::Value {
         "selected": r.name == ctx.profile,
         "sandbox": ctx.sandbox,
         "client_id": r.meta.client_id,
+        "app": r.meta.app,
+        "user_name": r.meta.user_name,
         "plan": plans::text(r.meta.plan).name,
         "verified": r.meta.verified,
         "store": r.store,
@@ -306,5 +400,6 @@ fn to_json(ctx: &Ctx<'_>, r: &Report) -> serde_json::Value {
         "redirect_url": r.meta.redirect_url,
         "orders": r.meta.orders,
         "usable": r.usable(),
+        "needs_login": r.needs_login(),
     })
 }

@@ -10,7 +10,9 @@
 //!   on entering the Nth rename, i.e. right after the (N-1)th write; with `--store file`
 //!   every write of `init --force` is a rename, so every step of its store phase is hit.
 //!   The number of writes before the store phase is measured (an init whose login Kite
-//!   refuses writes only its probe), not assumed.
+//!   refuses writes only its probe), not assumed. The same kill points cut short the
+//!   first command on a profile the previous release wrote (tests/fixtures/release-0.1),
+//!   at each write of the move of its app entries (`commands::apps::migrate`).
 //!
 //! After each scenario the state is checked from outside: `config.toml`, the store's
 //! entries, and the sandbox's count of live access tokens. "Lost" counts a profile or
@@ -851,6 +853,95 @@ fn first_init_killed_at_its_commit(t: &mut Tally) {
     check(t, scenario, &w, store, &[&app], &[], &["default"]);
 }
 
+/// The fixture's store after the move of `moved`'s app entries alone.
+fn moved_alone(moved: &str) -> BTreeMap<String, String> {
+    crate::migration_cli::fixture_entries()
+        .into_iter()
+        .map(|(k, v)| {
+            let what = k.strip_prefix(&format!("sandbox/{moved}/"));
+            match what {
+                Some(e @ ("app" | "pending")) => (format!("sandbox/apps/{moved}/{e}"), v),
+                _ => (k, v),
+            }
+        })
+        .collect()
+}
+
+/// `kite-setup --profile P token` on a world from the previous release's fixture.
+fn legacy_token(w: &World, profile: &str) -> Command {
+    let mut cmd = w.command(&["--profile", profile, "token"]);
+    cmd.env("KITE_SETUP_LOCK_WAIT_SECS", LOCK_WAIT_SECS);
+    cmd
+}
+
+/// How many renames the first command on `profile` of the fixture makes (the move of its
+/// app entries; with the keyring, only config.toml's commit is a rename), checking that
+/// it ends as the move should.
+fn measure_migration(t: &mut Tally, keyring: bool, profile: &str) -> usize {
+    let (w, _state) = crate::migration_cli::legacy_world(keyring);
+    let log = w.keyring.path().join("strace-migration.log");
+    let run = finish(spawn_with_stdin(
+        under_strace(&legacy_token(&w, profile), "", Some(&log)),
+        "",
+    ));
+    expect_ok(t, "migration kill points", "reference token", &run);
+    if crate::migration_cli::stored(&w, keyring) != moved_alone(profile) {
+        t.other(
+            "migration kill points",
+            format!("the reference run did not move {profile} as expected"),
+        );
+    }
+    renames_in(&log)
+}
+
+/// One kill point of the move: the first command on `profile` (a script's `token`) gets
+/// SIGKILL on entering its `n`th rename; the next `token` must finish or redo the move,
+/// print the profile's own token, and leave every entry of both profiles there, byte for
+/// byte (the other profile not moved).
+fn migration_kill_point(t: &mut Tally, keyring: bool, profile: &str, n: usize) {
+    let scenario = format!(
+        "first command on a {profile} the previous release wrote ({}), SIGKILL at rename {n}",
+        if keyring { "keyring" } else { "--store file" }
+    );
+    t.scenarios += 1;
+    t.kill_points += 1;
+    let (w, _state) = crate::migration_cli::legacy_world(keyring);
+    let killed = under_strace(
+        &legacy_token(&w, profile),
+        &format!("inject=rename:signal=KILL:when={n}"),
+        None,
+    );
+    let killed = finish(spawn_with_stdin(killed, ""));
+    if killed.code == 0 {
+        t.other(&scenario, "the command was not killed");
+    }
+    let next = run_command(legacy_token(&w, profile), "");
+    expect_ok(t, &scenario, "the next token", &next);
+    let session = crate::migration_cli::fixture_entries()
+        .get(&format!("sandbox/{profile}/session"))
+        .and_then(|s| field(s, "/access_token"));
+    if session.as_deref() != Some(next.stdout.trim()) {
+        t.lost(&scenario, "the next token printed another token");
+    }
+    let want = moved_alone(profile);
+    let now = crate::migration_cli::stored(&w, keyring);
+    for (k, v) in &want {
+        if now.get(k) != Some(v) {
+            t.lost(&scenario, format!("{k} is missing or changed"));
+        }
+    }
+    for k in now.keys().filter(|k| !want.contains_key(*k)) {
+        t.orphaned(&scenario, format!("{k} was left behind"));
+    }
+    let apps: Vec<(&str, Option<&str>)> = crate::migration_cli::PROFILES
+        .iter()
+        .map(|p| (*p, (*p == profile).then_some(*p)))
+        .collect();
+    for problem in crate::migration_cli::config_problems(&w, keyring, &apps) {
+        t.lost(&scenario, problem);
+    }
+}
+
 type Job = Box<dyn Fn(&mut Tally) + Send + Sync>;
 
 /// Runs the jobs on a few threads (each scenario has its own keyring, sandbox and
@@ -913,6 +1004,17 @@ fn concurrency_and_crash() {
             }
         }
     }
+    let mut migration_points = 0;
+    for keyring in [false, true] {
+        for profile in crate::migration_cli::PROFILES {
+            for n in 1..=measure_migration(&mut measured, keyring, profile) {
+                migration_points += 1;
+                jobs.push(Box::new(move |t| {
+                    migration_kill_point(t, keyring, profile, n);
+                }));
+            }
+        }
+    }
     let mut t = run_jobs(&jobs, 3);
     t.other.extend(measured.other);
     let failures: BTreeSet<&String> = t.lost.iter().chain(&t.orphaned).chain(&t.other).collect();
@@ -922,7 +1024,7 @@ fn concurrency_and_crash() {
     crate::support::report_figure(
         "concurrency",
         &format!(
-            "concurrency: {} scenarios, {} kill points, {} lost, {} orphaned tokens",
+            "concurrency: {} scenarios, {} kill points ({migration_points} in moving a previous release's profile), {} lost, {} orphaned tokens",
             t.scenarios,
             t.kill_points,
             t.lost.len(),
