@@ -42,10 +42,17 @@ pub struct Section {
 /// Takes this profile's lock for `command`'s state-changing section (waiting for the
 /// lock can still be interrupted; the section after it cannot).
 pub fn section(ctx: &Ctx<'_>, command: &str) -> Result<Section, Error> {
+    section_of(ctx, &ctx.profile, command)
+}
+
+/// [`section`] of another profile than the run's (a rotation of a shared secret logs
+/// out the app's other profiles, each under its own lock). Never taken while holding
+/// another profile's section.
+pub fn section_of(ctx: &Ctx<'_>, profile: &str, command: &str) -> Result<Section, Error> {
     // The lock file lives in the config dir: check (or create) that first, so a shared
     // or foreign directory gets its own error and nothing is written into it.
     crate::profile::create_private_dir(&ctx.config.dir)?;
-    let lock = crate::lock::profile_lock(&ctx.config.dir, &ctx.profile, ctx.sandbox, command)
+    let lock = crate::lock::profile_lock(&ctx.config.dir, profile, ctx.sandbox, command)
         .map_err(|e| Error::from(ConfigError::from(e)))?;
     Ok(Section {
         _lock: lock,
