@@ -474,3 +474,6 @@ fn abort(
     logged_out_siblings(ctx, store, Some(&p.other_tokens));
     Ok(0)
 }
+
+#[cfg(test)]
+mod family_tests;
