@@ -394,18 +394,50 @@ fn abort_forgets_nothing_more_of_the_other_profile() {
 }
 
 #[test]
-fn the_other_profile_cannot_finish_a_rotation_it_did_not_start() {
+fn a_rotation_the_other_profile_started_is_taken_over_before_its_verifying_login() {
     let s = Scene::new();
     assert!(s.fresh(Some(Step::Captured)).result.is_none());
-    // The pending entry is the app's: seen from `default` as if `spouse` had started it.
+    // The pending entry is the app's: make it the one `spouse` would have written.
+    let mut p = s.pending().unwrap();
+    p.profile = Some("spouse".into());
+    p.old_access_token = Some(SPOUSE_TOKEN.into());
+    p.other_tokens = vec![OtherToken {
+        profile: "default".into(),
+        access_token: MY_TOKEN.into(),
+    }];
+    set_json_verified(s.h.store.as_ref(), &mine().pending(), &p).unwrap();
+    let r = s.resume();
+    assert_eq!(r.code(), 0, "{}", r.err);
+    assert!(
+        r.err.contains("Profile spouse started this rotation"),
+        "{}",
+        r.err
+    );
+    assert_eq!(s.app_secret().as_deref(), Some(NEW));
+    let revoked = s.revoked();
+    for t in [MY_TOKEN, SPOUSE_TOKEN] {
+        assert!(revoked.contains(&t.to_string()), "{t}: {revoked:?}");
+    }
+    assert!(s.token(&mine()).unwrap().starts_with("faketoken"));
+    assert_eq!(s.token(&spouse()), None);
+    assert!(
+        r.err.contains("kite-setup --profile spouse login"),
+        "{}",
+        r.err
+    );
+}
+
+#[test]
+fn a_rotation_the_other_profile_verified_is_left_to_it() {
+    let s = Scene::new();
+    assert!(s.fresh(Some(Step::Verified)).result.is_none());
     let mut p = s.pending().unwrap();
     p.profile = Some("spouse".into());
     set_json_verified(s.h.store.as_ref(), &mine().pending(), &p).unwrap();
     let before = s.h.store.snapshot();
-    let r = s.resume();
-    let e = r.result.unwrap().unwrap_err();
+    let e = s.resume().result.unwrap().unwrap_err();
     assert_eq!(e.exit_code(), 2);
-    assert!(e.to_string().contains("started by profile spouse"), "{e}");
+    assert!(e.to_string().contains("verified by profile spouse"), "{e}");
     let hint = e.hint(&RunFlags::default()).unwrap();
     assert!(
         hint.contains("kite-setup --profile spouse regenerate --resume"),
@@ -413,7 +445,7 @@ fn the_other_profile_cannot_finish_a_rotation_it_did_not_start() {
     );
     assert_eq!(s.h.store.snapshot(), before, "nothing changed");
 
-    // Started by a profile that is gone: drop it.
+    // Verified by a profile that is gone: drop it.
     p.profile = Some("gone".into());
     set_json_verified(s.h.store.as_ref(), &mine().pending(), &p).unwrap();
     let e = s.resume().result.unwrap().unwrap_err();

@@ -275,7 +275,7 @@ fn resume(
     args: &RegenerateArgs,
     env: &RegenerateEnv<'_>,
 ) -> Result<u8, Error> {
-    refuse_anothers(ctx, &pending)?;
+    let pending = take_over(ctx, store.as_ref(), pending)?;
     let main = crate::store::load_app(store.as_ref(), &ctx.entries())?;
     let mut rot = Rotation::from_pending(pending, main.as_ref())?;
     ctx.ui.heading(&format!(
@@ -289,14 +289,48 @@ fn resume(
     finish(ctx, store.as_ref(), meta, &mut rot, args, env)
 }
 
-/// A rotation another profile on the app started is finished by that profile: the
-/// verifying login, and the session the swap stores, are that client ID's.
-fn refuse_anothers(ctx: &Ctx<'_>, pending: &PendingSecret) -> Result<(), Error> {
-    let Some(owner) = pending.profile.as_deref().filter(|p| *p != ctx.profile) else {
-        return Ok(());
+/// A rotation another profile on the app started, as this run's profile finishes it.
+/// Before the verifying login (`Captured`) this profile takes it over: the login and the
+/// session the swap stores are its own, and the starter's token becomes one of the
+/// others' to revoke. From the swap on, what is left (revoke, finish) is the same
+/// whoever runs it. In between (`Verified`), the verified session is the starter's
+/// client ID's: only that profile can store it.
+fn take_over(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    mut pending: PendingSecret,
+) -> Result<PendingSecret, Error> {
+    let Some(owner) = pending.profile.clone().filter(|p| *p != ctx.profile) else {
+        return Ok(pending);
     };
-    let what =
-        format!("the interrupted rotation of this app's secret was started by profile {owner}");
+    match Step::parse(&pending.step) {
+        Some(Step::Captured) => {
+            ctx.ui.say(format!(
+                "Profile {owner} started this rotation of the app's secret; profile {} finishes it (its own login verifies the new secret).",
+                ctx.profile_label()
+            ));
+            let mine = load_session(store, &ctx.entries()).ok().flatten();
+            pending.other_tokens.retain(|o| o.profile != ctx.profile);
+            if let Some(t) = pending.old_access_token.take() {
+                pending.other_tokens.push(OtherToken {
+                    profile: owner,
+                    access_token: t,
+                });
+            }
+            pending.old_access_token = mine.map(|s| s.access_token);
+            pending.profile = Some(ctx.profile.clone());
+            Ok(pending)
+        }
+        Some(Step::Verified) => Err(started_by(ctx, &owner)?),
+        _ => Ok(pending),
+    }
+}
+
+/// The error for a rotation verified by `owner`'s login, seen from another profile.
+fn started_by(ctx: &Ctx<'_>, owner: &str) -> Result<Error, Error> {
+    let what = format!(
+        "the interrupted rotation of this app's secret was started and verified by profile {owner}"
+    );
     let config = ctx.config.load()?;
     let me = config
         .get(&ctx.profile, ctx.sandbox)
@@ -304,39 +338,40 @@ fn refuse_anothers(ctx: &Ctx<'_>, pending: &PendingSecret) -> Result<(), Error> 
     let owner_on_app = config
         .get(owner, ctx.sandbox)
         .is_some_and(|m| m.app.is_some() && m.app.as_deref() == me);
-    if owner_on_app {
+    Ok(if owner_on_app {
         let cmd = flags_of(ctx, owner).command("regenerate --resume");
-        Err(Error::usage(
-            what,
-            format!("finish it as that profile: {cmd}"),
-        ))
+        Error::usage(what, format!("finish it as that profile: {cmd}"))
     } else {
-        Err(Error::usage(
+        Error::usage(
             format!("{what}, which no longer uses this app"),
             Fix::text("drop it with ")
                 .and_run("regenerate --abort")
                 .and(", then run ")
                 .and_run("regenerate")
                 .and(" again"),
-        ))
-    }
+        )
+    })
 }
 
-/// The other profiles on the run's app that hold no session now (after a rotation,
-/// each must log in again), with the `login` command of each; `only` narrows them to
-/// those names.
+/// Says which profiles on the run's app hold no session now (after a rotation each must
+/// log in again), with the `login` command of each; `only` narrows them to those whose
+/// token the rotation took.
 fn logged_out_siblings(ctx: &Ctx<'_>, store: &dyn Store, only: Option<&[OtherToken]>) {
     let Ok(config) = ctx.config.load() else {
         return;
     };
-    let Some(meta) = config.get(&ctx.profile, ctx.sandbox) else {
+    let Some(app) = config
+        .get(&ctx.profile, ctx.sandbox)
+        .and_then(|m| m.app.clone())
+    else {
         return;
     };
-    let out: Vec<String> = super::apps::siblings(&config, &ctx.profile, meta, ctx.sandbox)
-        .into_iter()
-        .filter(|n| only.is_none_or(|o| o.iter().any(|t| t.profile == *n)))
+    let out: Vec<&String> = config
+        .profiles_on_app(&app, ctx.sandbox)
+        .map(|(n, _)| n)
+        .filter(|n| only.is_none_or(|o| o.iter().any(|t| t.profile == **n)))
         .filter(|n| {
-            let entries = Entries::new(n, ctx.sandbox, meta.app.as_deref());
+            let entries = Entries::new(n, ctx.sandbox, Some(&app));
             matches!(store.get(&entries.session()), Ok(None))
         })
         .collect();
@@ -347,10 +382,13 @@ fn logged_out_siblings(ctx: &Ctx<'_>, store: &dyn Store, only: Option<&[OtherTok
         )),
         many => ctx.ui.warn(format!(
             "Profiles {} share this app's secret: they are logged out and each must log in again:",
-            many.join(", ")
+            many.iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
-    for name in &out {
+    for name in out {
         ctx.ui
             .say(format!("  {}", flags_of(ctx, name).command("login")));
     }
