@@ -456,3 +456,57 @@ fn a_rotation_the_other_profile_verified_is_left_to_it() {
             .contains("regenerate --abort")
     );
 }
+
+#[test]
+fn a_swap_cut_short_after_the_logouts_is_finished_by_resume_or_kept_by_abort() {
+    // The pending entry cannot be written at the end of the swap: the app entry, this
+    // profile's session and the other profile's logout are done, the step is `verified`.
+    let cut_short = || {
+        let s = Scene::new();
+        assert!(s.fresh(Some(Step::Verified)).result.is_none());
+        *s.h.store.fail_writes_to.lock().unwrap() = Some(mine().pending());
+        let r = s.resume();
+        assert_eq!(r.result.unwrap().unwrap_err().exit_code(), 1, "{}", r.err);
+        *s.h.store.fail_writes_to.lock().unwrap() = None;
+        assert_eq!(s.pending().unwrap().step, "verified");
+        assert_eq!(s.app_secret().as_deref(), Some(NEW));
+        assert_eq!(s.token(&spouse()), None);
+        s
+    };
+
+    let s = cut_short();
+    let r = s.resume();
+    assert_eq!(r.code(), 0, "{}", r.err);
+    assert!(s.pending().is_none());
+    let revoked = s.revoked();
+    for t in [MY_TOKEN, SPOUSE_TOKEN] {
+        assert!(revoked.contains(&t.to_string()), "{t}: {revoked:?}");
+    }
+    let mine_now = s.token(&mine()).unwrap();
+    assert!(mine_now.starts_with("faketoken") && !revoked.contains(&mine_now));
+
+    let s = cut_short();
+    let new_session = s.token(&mine()).unwrap();
+    let abort = RegenerateArgs {
+        abort: true,
+        yes: true,
+        ..RegenerateArgs::default()
+    };
+    let r = s.run(&abort, "", None);
+    assert_eq!(r.code(), 0, "{}", r.err);
+    assert!(s.pending().is_none());
+    assert_eq!(
+        s.token(&mine()).as_deref(),
+        Some(new_session.as_str()),
+        "the stored new session stays"
+    );
+    assert!(
+        !s.revoked().contains(&new_session),
+        "a stored session is not revoked by abort"
+    );
+    assert!(
+        r.err.contains("kite-setup --profile spouse login"),
+        "{}",
+        r.err
+    );
+}

@@ -451,6 +451,20 @@ fn finish(
     }
 }
 
+/// Whether the session entry of `profile` (the run's when `None`) on the run's app holds
+/// `token`.
+fn session_holds(ctx: &Ctx<'_>, store: &dyn Store, profile: Option<&str>, token: &Secret) -> bool {
+    let entries = Entries::new(
+        profile.unwrap_or(&ctx.profile),
+        ctx.sandbox,
+        ctx.entries().app_id(),
+    );
+    load_session(store, &entries)
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.access_token == *token)
+}
+
 /// `--abort`: drops the pending secret after confirmation.
 fn abort(
     ctx: &Ctx<'_>,
@@ -497,9 +511,11 @@ fn abort(
             return Ok(0);
         }
     }
-    // The verifying login's token was never handed out: do not leave it alive.
+    // The verifying login's token, unless a swap cut short already stored it: nobody
+    // would hold it, so it must not stay alive.
     if step == Some(Step::Verified)
         && let (Some(s), Some(k)) = (&p.new_session, &p.api_key)
+        && !session_holds(ctx, store, p.profile.as_deref(), &s.access_token)
     {
         let _ = ctx.ports.kite.invalidate(k, &s.access_token);
     }
