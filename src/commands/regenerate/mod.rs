@@ -309,15 +309,22 @@ fn take_over(
                 "Profile {owner} started this rotation of the app's secret; profile {} finishes it (its own login verifies the new secret).",
                 ctx.profile_label()
             ));
-            let mine = load_session(store, &ctx.entries()).ok().flatten();
-            pending.other_tokens.retain(|o| o.profile != ctx.profile);
+            let mine = load_session(store, &ctx.entries())
+                .ok()
+                .flatten()
+                .map(|s| s.access_token);
+            // This profile's token becomes the rotation's own (one it had before a login
+            // meanwhile stays among the others, to be revoked all the same).
+            pending
+                .other_tokens
+                .retain(|o| !(o.profile == ctx.profile && mine.as_ref() == Some(&o.access_token)));
             if let Some(t) = pending.old_access_token.take() {
                 pending.other_tokens.push(OtherToken {
                     profile: owner,
                     access_token: t,
                 });
             }
-            pending.old_access_token = mine.map(|s| s.access_token);
+            pending.old_access_token = mine;
             pending.profile = Some(ctx.profile.clone());
             Ok(pending)
         }
@@ -356,7 +363,7 @@ fn started_by(ctx: &Ctx<'_>, owner: &str) -> Result<Error, Error> {
 /// Says which profiles on the run's app hold no session now (after a rotation each must
 /// log in again), with the `login` command of each; `only` narrows them to those whose
 /// token the rotation took.
-fn logged_out_siblings(ctx: &Ctx<'_>, store: &dyn Store, only: Option<&[OtherToken]>) {
+fn say_logins_needed(ctx: &Ctx<'_>, store: &dyn Store, only: Option<&[OtherToken]>) {
     let Ok(config) = ctx.config.load() else {
         return;
     };
@@ -425,7 +432,7 @@ fn finish(
                 "Done: profile {} uses the new secret.",
                 ctx.profile_label()
             ));
-            logged_out_siblings(ctx, store, None);
+            say_logins_needed(ctx, store, None);
             ctx.ui.say(
                 "Anything else that held the old secret (servers, CI variables) needs the new one,",
             );
@@ -436,7 +443,7 @@ fn finish(
             Ok(0)
         }
         Ended::RevokeFailed(e) => {
-            logged_out_siblings(ctx, store, None);
+            say_logins_needed(ctx, store, None);
             let fix = Fix::text("the new secret is in place and works; run ")
                 .and_run("regenerate --resume")
                 .and(
@@ -525,7 +532,7 @@ fn abort(
     }
     ctx.ui.ok("Dropped the pending secret");
     // Aborting forgets nothing more; those a swap already logged out stay so.
-    logged_out_siblings(ctx, store, Some(&p.other_tokens));
+    say_logins_needed(ctx, store, Some(&p.other_tokens));
     Ok(0)
 }
 
