@@ -418,6 +418,14 @@ fn a_rotation_the_other_profile_started_is_taken_over_before_its_verifying_login
     for t in [MY_TOKEN, SPOUSE_TOKEN] {
         assert!(revoked.contains(&t.to_string()), "{t}: {revoked:?}");
     }
+    assert_eq!(revoked.len(), 2, "each once: {revoked:?}");
+    assert!(
+        r.err.contains("Revoked the previous access token at Kite")
+            && r.err
+                .contains("Revoked profile spouse's previous access token at Kite"),
+        "{}",
+        r.err
+    );
     assert!(s.token(&mine()).unwrap().starts_with("faketoken"));
     assert_eq!(s.token(&spouse()), None);
     assert!(
