@@ -312,7 +312,8 @@ fn crash() -> ! {
 
 /// In unit tests the crash unwinds instead, so that a flow test can look at the store a
 /// crash leaves and resume from it (`SimulatedCrash` is the payload it catches). Nothing
-/// is written on the way out: the store holds exactly what an abort would leave.
+/// is written to the store on the way out (the locks are released, as the kernel
+/// releases a killed process's): it holds exactly what an abort would leave.
 #[cfg(test)]
 fn crash() -> ! {
     std::panic::panic_any(SimulatedCrash);
