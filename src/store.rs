@@ -189,6 +189,21 @@ pub struct PendingSecret {
     /// The session of the verifying login with the new secret, stored at the swap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_session: Option<StoredSession>,
+    /// The profile the rotation runs for: `old_access_token` and `new_session` are its.
+    /// (The entry is the app's, so another profile on the app sees it too.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// The access tokens of the app's other profiles, taken before their sessions are
+    /// forgotten at the swap, so that a crash anywhere still lets the rotation revoke them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_tokens: Vec<OtherToken>,
+}
+
+/// An access token of another profile on the app, revoked by a rotation of its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OtherToken {
+    pub profile: String,
+    pub access_token: Secret,
 }
 
 /// The staged entry's payload while `init` stores a profile: the whole new profile, written

@@ -29,6 +29,8 @@ pub struct FakeKite {
     /// api_secret values seen by create_session (to check which secret was used).
     pub secrets_used: Mutex<Vec<String>>,
     pub issued: Mutex<u32>,
+    /// The access tokens `invalidate` was called with, in order.
+    pub invalidated: Mutex<Vec<String>>,
 }
 
 impl FakeKite {
@@ -44,6 +46,7 @@ impl FakeKite {
             calls: Mutex::default(),
             secrets_used: Mutex::default(),
             issued: Mutex::new(0),
+            invalidated: Mutex::default(),
         }
     }
 
@@ -184,8 +187,12 @@ impl Kite for FakeKite {
         .expect("profile"))
     }
 
-    fn invalidate(&self, _api_key: &Secret, _access_token: &Secret) -> Result<(), KiteError> {
+    fn invalidate(&self, _api_key: &Secret, access_token: &Secret) -> Result<(), KiteError> {
         self.calls.lock().unwrap().push("invalidate".into());
+        self.invalidated
+            .lock()
+            .unwrap()
+            .push(access_token.expose().to_string());
         match self.invalidate_failures.lock().unwrap().pop_front() {
             Some(e) => Err(e),
             None => Ok(()),

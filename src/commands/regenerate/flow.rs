@@ -1,5 +1,5 @@
 //! Steps 4 to 6 of a rotation: the verifying login, the swap and the revoke, the scan for
-//! plain-text copies of the old secret and token.
+//! plain-text copies of the old secret and tokens.
 
 use std::time::Duration;
 
@@ -9,7 +9,8 @@ use crate::kite::KiteError;
 use crate::kite::error::Refusal;
 use crate::leakscan::{Needle, default_plan, scan};
 use crate::profile::ProfileMeta;
-use crate::store::{AppCredentials, Store, set_json_verified};
+use crate::secret::Secret;
+use crate::store::{AppCredentials, Entries, OtherToken, Store, load_session, set_json_verified};
 use crate::ui::capitalize;
 
 use super::rotation::{Action, Rotation};
@@ -46,12 +47,9 @@ pub(super) fn drive(
             Some(Action::Verify) => verify(ctx, store, meta, rot, args, env)?,
             Some(Action::Swap) => {
                 step5();
-                let creds = rot.creds();
+                swap_own(ctx, store, rot)?;
+                let forgotten = forget_siblings(ctx, store, rot)?;
                 let _section = unchanged(ctx, store, rot)?;
-                set_json_verified(store, &ctx.entries().app(), &creds).map_err(swap_failed)?;
-                if let Some(s) = &rot.data.new_session {
-                    set_json_verified(store, &ctx.entries().session(), s).map_err(swap_failed)?;
-                }
                 rot.advance(ctx, store, env, Action::Swap)?;
                 ctx.ui.ok(format!(
                     "Replaced the api_secret in the {} (read back and checked)",
@@ -63,26 +61,17 @@ pub(super) fn drive(
                         crate::commands::login::describe(ctx, s)
                     ));
                 }
+                if !forgotten.is_empty() {
+                    ctx.ui.ok(format!(
+                        "Logged out the other profiles on this app here: {}",
+                        forgotten.join(", ")
+                    ));
+                }
             }
             Some(Action::Revoke) => {
                 step5();
-                match &rot.data.old_access_token {
-                    None => ctx
-                        .ui
-                        .ok("No previous access token was stored: nothing to revoke"),
-                    Some(t) => match ctx.ports.kite.invalidate(&rot.api_key, t) {
-                        Ok(()) => ctx.ui.ok("Revoked the previous access token at Kite"),
-                        Err(e) if e.is_token_error() => ctx.ui.ok(
-                            "Kite already rejects the previous access token (expired or revoked)",
-                        ),
-                        Err(e) => {
-                            ctx.ui.warn(format!(
-                                "Could not revoke the previous access token at Kite: {e}."
-                            ));
-                            ctx.ui.warn("It stays alive until 06:00 IST unless revoked: the rotation stays open until it is.");
-                            return Ok(Ended::RevokeFailed(e));
-                        }
-                    },
+                if let Err(e) = revoke_old(ctx, rot) {
+                    return Ok(Ended::RevokeFailed(e));
                 }
                 let _section = unchanged(ctx, store, rot)?;
                 rot.advance(ctx, store, env, Action::Revoke)?;
@@ -96,6 +85,123 @@ pub(super) fn drive(
             }
         }
     }
+}
+
+/// The swap's own half, under the profile's section: the app entry gets the new secret,
+/// the profile's session entry the verifying login's session. A token the profile got
+/// meanwhile (a login while the person was at the console) is kept for the revoke first.
+fn swap_own(ctx: &Ctx<'_>, store: &dyn Store, rot: &mut Rotation) -> Result<(), Error> {
+    let _section = unchanged(ctx, store, rot)?;
+    let entries = ctx.entries();
+    if let Some(new) = &rot.data.new_session {
+        if let Ok(Some(now)) = load_session(store, &entries)
+            && !rot.knows_token(&now.access_token)
+        {
+            rot.data.other_tokens.push(OtherToken {
+                profile: ctx.profile.clone(),
+                access_token: now.access_token,
+            });
+            rot.save(ctx, store)?;
+        }
+        set_json_verified(store, &entries.app(), &rot.creds()).map_err(swap_failed)?;
+        set_json_verified(store, &entries.session(), new).map_err(swap_failed)?;
+    } else {
+        set_json_verified(store, &entries.app(), &rot.creds()).map_err(swap_failed)?;
+    }
+    Ok(())
+}
+
+/// The swap's other half: the session entries of the app's other profiles are forgotten,
+/// each under that profile's own lock (taken one at a time, never while holding this
+/// profile's). A token not yet in the pending entry (that profile logged in meanwhile) is
+/// written there first, under this profile's section, and then the session is looked at
+/// again. Returns the profiles logged out.
+fn forget_siblings(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    rot: &mut Rotation,
+) -> Result<Vec<String>, Error> {
+    let config = ctx.config.load()?;
+    let Some(me) = config.get(&ctx.profile, ctx.sandbox) else {
+        return Ok(Vec::new());
+    };
+    let Some(app) = me.app.clone() else {
+        return Ok(Vec::new());
+    };
+    let mut forgotten = Vec::new();
+    for name in crate::commands::apps::siblings(&config, &ctx.profile, me, ctx.sandbox) {
+        let entries = Entries::new(&name, ctx.sandbox, Some(&app));
+        loop {
+            let section = txn::section_of(ctx, &name, "regenerate", None)?;
+            let still_on_app = ctx
+                .config
+                .load()?
+                .get(&name, ctx.sandbox)
+                .is_some_and(|m| m.app.as_deref() == Some(app.as_str()));
+            if !still_on_app {
+                break;
+            }
+            // A damaged entry holds no token to keep: it is simply deleted.
+            match load_session(store, &entries).ok().flatten() {
+                Some(s) if !rot.knows_token(&s.access_token) => {
+                    drop(section);
+                    let _own = unchanged(ctx, store, rot)?;
+                    rot.data.other_tokens.push(OtherToken {
+                        profile: name.clone(),
+                        access_token: s.access_token,
+                    });
+                    rot.save(ctx, store)?;
+                }
+                _ => {
+                    if store.delete(&entries.session()).map_err(swap_failed)? {
+                        forgotten.push(name.clone());
+                    }
+                    crate::interrupt::note(format!(
+                        "profile {name} was logged out by the rotation of its app's secret"
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    Ok(forgotten)
+}
+
+/// Revokes the old access tokens: the run's profile's and the other profiles'. Each one
+/// Kite already rejects counts as revoked; the first that cannot be revoked stops here
+/// (the rotation stays at `Swapped`, and `--resume` tries them all again).
+fn revoke_old(ctx: &Ctx<'_>, rot: &Rotation) -> Result<(), KiteError> {
+    let mut tokens: Vec<(Option<&str>, &Secret)> = Vec::new();
+    if let Some(t) = &rot.data.old_access_token {
+        tokens.push((None, t));
+    }
+    for o in &rot.data.other_tokens {
+        tokens.push((Some(o.profile.as_str()), &o.access_token));
+    }
+    if tokens.is_empty() {
+        ctx.ui
+            .ok("No previous access token was stored: nothing to revoke");
+        return Ok(());
+    }
+    for (profile, token) in tokens {
+        let whose = profile.map_or_else(
+            || "the previous access token".to_string(),
+            |p| format!("profile {p}'s previous access token"),
+        );
+        match ctx.ports.kite.invalidate(&rot.api_key, token) {
+            Ok(()) => ctx.ui.ok(format!("Revoked {whose} at Kite")),
+            Err(e) if e.is_token_error() => ctx
+                .ui
+                .ok(format!("Kite already rejects {whose} (expired or revoked)")),
+            Err(e) => {
+                ctx.ui
+                    .warn(format!("Could not revoke {whose} at Kite: {e}."));
+                ctx.ui.warn("It stays alive until 06:00 IST unless revoked: the rotation stays open until it is.");
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn swap_failed(e: crate::store::StoreError) -> Error {
@@ -271,6 +377,12 @@ pub(super) fn leak_scan(
         needles.push(Needle {
             kind: "old access_token",
             value: t.clone(),
+        });
+    }
+    for o in &rot.data.other_tokens {
+        needles.push(Needle {
+            kind: "old access_token",
+            value: o.access_token.clone(),
         });
     }
     if needles.is_empty() {

@@ -1,10 +1,14 @@
 //! `kite-setup regenerate`: the leak playbook.
 //!
 //! Six steps: explain and confirm; open the app's console page, where the user clicks
-//! "Regenerate secret"; capture the new secret and write it at once to the profile's
+//! "Regenerate secret"; capture the new secret and write it at once to the app's
 //! `pending` keyring entry; verify it with a real login; swap it into the main entry,
-//! revoke the previous access token at Kite (Kite does not) and drop the pending entry;
-//! scan for plain-text copies of the old secret and token.
+//! revoke the previous access tokens at Kite (Kite does not) and drop the pending entry;
+//! scan for plain-text copies of the old secret and tokens.
+//!
+//! The secret is the app's: when other profiles use the same app (a family's client
+//! IDs), one rotation replaces it for all of them, revokes their tokens too, logs them
+//! out here, and names the login each one needs.
 //!
 //! The rotation record and its transitions are in [`rotation`]; steps 4 to 6 (verify,
 //! swap and revoke, leak scan) in `flow`.
@@ -15,16 +19,16 @@ pub mod rotation;
 use std::sync::Arc;
 
 use crate::cli::RegenerateArgs;
-use crate::error::{Error, Fix};
+use crate::error::{Error, Fix, RunFlags};
 use crate::profile::ProfileMeta;
 use crate::secret::Secret;
-use crate::store::{PendingSecret, Store, set_json_verified};
+use crate::store::{Entries, OtherToken, PendingSecret, Store, load_session, set_json_verified};
 use crate::validate;
 
 use super::{Ctx, Machine};
 use flow::{Ended, drive, leak_scan};
 pub use rotation::{Action, InvalidTransition, Step, transition};
-use rotation::{Rotation, checkpoint};
+use rotation::{Old, Rotation, checkpoint};
 
 /// What `regenerate` takes from outside: the machine (where the leak scan looks) and the
 /// crash-test hook.
@@ -108,6 +112,7 @@ fn fresh(
         }
     }
     let main = crate::store::load_app(store.as_ref(), &ctx.entries())?;
+    let siblings = super::apps::siblings(&ctx.config.load()?, &ctx.profile, meta, ctx.sandbox);
 
     ctx.ui.heading(&format!(
         "kite-setup regenerate — a new api_secret for profile {}",
@@ -120,6 +125,12 @@ fn fresh(
     ctx.ui
         .say("    (`kite-setup exec` and `kite-setup env` pick it up by themselves).");
     ctx.ui.say("  • Kite does not revoke access tokens issued before; kite-setup revokes the previous one itself.");
+    if !siblings.is_empty() {
+        ctx.ui.say(format!(
+            "  • This app's secret is shared by profiles {}: their access tokens are revoked too, and each must log in again.",
+            siblings.join(", ")
+        ));
+    }
     ctx.ui.say(
         "  • Your current secret stays in the keyring until the new one passes a real login; the",
     );
@@ -179,15 +190,13 @@ fn fresh(
     ctx.ui.heading("Step 3 of 6 — Save the new secret");
     let old = main.as_ref().map(|m| m.api_secret.clone());
     let new_secret = capture(ctx, &api_key, old.as_ref())?;
-    let old_session = crate::store::load_session(store.as_ref(), &ctx.entries())
-        .ok()
-        .flatten();
-    let mut rot = Rotation::captured(
-        api_key,
-        new_secret,
-        old,
-        old_session.map(|s| s.access_token),
-    );
+    let old_session = load_session(store.as_ref(), &ctx.entries()).ok().flatten();
+    let old = Old {
+        api_secret: old,
+        access_token: old_session.map(|s| s.access_token),
+        other_tokens: sibling_tokens(ctx, store.as_ref(), meta, &siblings),
+    };
+    let mut rot = Rotation::captured(api_key, new_secret, old, &ctx.profile);
     {
         let _section = flow::unchanged(ctx, store.as_ref(), &rot)?;
         set_json_verified(store.as_ref(), &ctx.entries().pending(), &rot.data)?;
@@ -202,6 +211,32 @@ fn fresh(
     ));
     checkpoint(env, Step::Captured);
     finish(ctx, store.as_ref(), meta, &mut rot, args, env)
+}
+
+/// The access tokens the other profiles on the app hold now (a damaged session entry
+/// holds none).
+fn sibling_tokens(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    meta: &ProfileMeta,
+    siblings: &[String],
+) -> Vec<OtherToken> {
+    siblings
+        .iter()
+        .filter_map(|name| {
+            let entries = Entries::new(name, ctx.sandbox, meta.app.as_deref());
+            let s = load_session(store, &entries).ok().flatten()?;
+            Some(OtherToken {
+                profile: name.clone(),
+                access_token: s.access_token,
+            })
+        })
+        .collect()
+}
+
+/// The flags that run a command for `profile` as this run's person would type them.
+fn flags_of(ctx: &Ctx<'_>, profile: &str) -> RunFlags {
+    RunFlags::new(profile, ctx.sandbox, ctx.sandbox_url.as_deref())
 }
 
 /// The new secret, from the hidden prompt or stdin; must differ from the old one.
@@ -240,6 +275,7 @@ fn resume(
     args: &RegenerateArgs,
     env: &RegenerateEnv<'_>,
 ) -> Result<u8, Error> {
+    let pending = take_over(ctx, store.as_ref(), pending)?;
     let main = crate::store::load_app(store.as_ref(), &ctx.entries())?;
     let mut rot = Rotation::from_pending(pending, main.as_ref())?;
     ctx.ui.heading(&format!(
@@ -251,6 +287,118 @@ fn resume(
         rot.step().describe()
     ));
     finish(ctx, store.as_ref(), meta, &mut rot, args, env)
+}
+
+/// A rotation another profile on the app started, as this run's profile finishes it.
+/// Before the verifying login (`Captured`) this profile takes it over: the login and the
+/// session the swap stores are its own, and the starter's token becomes one of the
+/// others' to revoke. From the swap on, what is left (revoke, finish) is the same
+/// whoever runs it. In between (`Verified`), the verified session is the starter's
+/// client ID's: only that profile can store it.
+fn take_over(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    mut pending: PendingSecret,
+) -> Result<PendingSecret, Error> {
+    let Some(owner) = pending.profile.clone().filter(|p| *p != ctx.profile) else {
+        return Ok(pending);
+    };
+    match Step::parse(&pending.step) {
+        Some(Step::Captured) => {
+            ctx.ui.say(format!(
+                "Profile {owner} started this rotation of the app's secret; profile {} finishes it (its own login verifies the new secret).",
+                ctx.profile_label()
+            ));
+            let mine = load_session(store, &ctx.entries())
+                .ok()
+                .flatten()
+                .map(|s| s.access_token);
+            // This profile's token becomes the rotation's own (one it had before a login
+            // meanwhile stays among the others, to be revoked all the same).
+            pending
+                .other_tokens
+                .retain(|o| !(o.profile == ctx.profile && mine.as_ref() == Some(&o.access_token)));
+            if let Some(t) = pending.old_access_token.take() {
+                pending.other_tokens.push(OtherToken {
+                    profile: owner,
+                    access_token: t,
+                });
+            }
+            pending.old_access_token = mine;
+            pending.profile = Some(ctx.profile.clone());
+            Ok(pending)
+        }
+        Some(Step::Verified) => Err(started_by(ctx, &owner)?),
+        _ => Ok(pending),
+    }
+}
+
+/// The error for a rotation verified by `owner`'s login, seen from another profile.
+fn started_by(ctx: &Ctx<'_>, owner: &str) -> Result<Error, Error> {
+    let what = format!(
+        "the interrupted rotation of this app's secret was started and verified by profile {owner}"
+    );
+    let config = ctx.config.load()?;
+    let me = config
+        .get(&ctx.profile, ctx.sandbox)
+        .and_then(|m| m.app.as_deref());
+    let owner_on_app = config
+        .get(owner, ctx.sandbox)
+        .is_some_and(|m| m.app.is_some() && m.app.as_deref() == me);
+    Ok(if owner_on_app {
+        let cmd = flags_of(ctx, owner).command("regenerate --resume");
+        Error::usage(what, format!("finish it as that profile: {cmd}"))
+    } else {
+        Error::usage(
+            format!("{what}, which no longer uses this app"),
+            Fix::text("drop it with ")
+                .and_run("regenerate --abort")
+                .and(", then run ")
+                .and_run("regenerate")
+                .and(" again"),
+        )
+    })
+}
+
+/// Says which profiles on the run's app hold no session now (after a rotation each must
+/// log in again), with the `login` command of each; `only` narrows them to those whose
+/// token the rotation took.
+fn say_logins_needed(ctx: &Ctx<'_>, store: &dyn Store, only: Option<&[OtherToken]>) {
+    let Ok(config) = ctx.config.load() else {
+        return;
+    };
+    let Some(app) = config
+        .get(&ctx.profile, ctx.sandbox)
+        .and_then(|m| m.app.clone())
+    else {
+        return;
+    };
+    let out: Vec<&String> = config
+        .profiles_on_app(&app, ctx.sandbox)
+        .map(|(n, _)| n)
+        .filter(|n| only.is_none_or(|o| o.iter().any(|t| t.profile == **n)))
+        .filter(|n| {
+            let entries = Entries::new(n, ctx.sandbox, Some(&app));
+            matches!(store.get(&entries.session()), Ok(None))
+        })
+        .collect();
+    match out.as_slice() {
+        [] => return,
+        [one] => ctx.ui.warn(format!(
+            "Profile {one} shares this app's secret: it is logged out and must log in again:"
+        )),
+        many => ctx.ui.warn(format!(
+            "Profiles {} share this app's secret: they are logged out and each must log in again:",
+            many.iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+    for name in out {
+        ctx.ui
+            .say(format!("  {}", flags_of(ctx, name).command("login")));
+    }
 }
 
 /// Steps 4 to 6 from wherever `rot` is, then the closing summary.
@@ -284,6 +432,7 @@ fn finish(
                 "Done: profile {} uses the new secret.",
                 ctx.profile_label()
             ));
+            say_logins_needed(ctx, store, None);
             ctx.ui.say(
                 "Anything else that held the old secret (servers, CI variables) needs the new one,",
             );
@@ -294,6 +443,7 @@ fn finish(
             Ok(0)
         }
         Ended::RevokeFailed(e) => {
+            say_logins_needed(ctx, store, None);
             let fix = Fix::text("the new secret is in place and works; run ")
                 .and_run("regenerate --resume")
                 .and(
@@ -306,6 +456,20 @@ fn finish(
             .caused_by(e))
         }
     }
+}
+
+/// Whether the session entry of `profile` (the run's when `None`) on the run's app holds
+/// `token`.
+fn session_holds(ctx: &Ctx<'_>, store: &dyn Store, profile: Option<&str>, token: &Secret) -> bool {
+    let entries = Entries::new(
+        profile.unwrap_or(&ctx.profile),
+        ctx.sandbox,
+        ctx.entries().app_id(),
+    );
+    load_session(store, &entries)
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.access_token == *token)
 }
 
 /// `--abort`: drops the pending secret after confirmation.
@@ -327,7 +491,7 @@ fn abort(
         Some(s) if s.main_is_new() => {
             ctx.ui.say("The new secret is already in place; aborting only skips what is left (revoking the");
             ctx.ui
-                .say("previous access token, which otherwise lives until 06:00 IST).");
+                .say("previous access tokens, which otherwise live until 06:00 IST).");
         }
         _ => {
             ctx.ui.say(
@@ -354,14 +518,23 @@ fn abort(
             return Ok(0);
         }
     }
-    // The verifying login's token was never handed out: do not leave it alive.
+    // The verifying login's token, unless a swap cut short already stored it: nobody
+    // would hold it, so it must not stay alive.
     if step == Some(Step::Verified)
         && let (Some(s), Some(k)) = (&p.new_session, &p.api_key)
+        && !session_holds(ctx, store, p.profile.as_deref(), &s.access_token)
     {
         let _ = ctx.ports.kite.invalidate(k, &s.access_token);
     }
-    let _section = crate::commands::txn::section(ctx, "regenerate --abort")?;
-    store.delete(&ctx.entries().pending())?;
+    {
+        let _section = crate::commands::txn::section(ctx, "regenerate --abort")?;
+        store.delete(&ctx.entries().pending())?;
+    }
     ctx.ui.ok("Dropped the pending secret");
+    // Aborting forgets nothing more; those a swap already logged out stay so.
+    say_logins_needed(ctx, store, Some(&p.other_tokens));
     Ok(0)
 }
+
+#[cfg(test)]
+mod family_tests;

@@ -8,13 +8,20 @@
 //! | step       | main entry      | pending entry                 | action that leaves it      |
 //! |------------|-----------------|-------------------------------|----------------------------|
 //! | `Captured` | old secret      | new secret (unverified)       | verifying login            |
-//! | `Verified` | old (or new)    | new secret + the new session  | write main + session entry |
-//! | `Swapped`  | new secret      | new secret + old token        | revoke the old token       |
+//! | `Verified` | old (or new)    | new secret + the new session  | write main + session entry,|
+//! |            |                 |                               | forget the others' sessions|
+//! | `Swapped`  | new secret      | new secret + old tokens       | revoke the old tokens      |
 //! | `Revoked`  | new secret      | new secret                    | delete the pending entry   |
 //! | `Done`     | new secret      | (gone)                        | —                          |
 //!
 //! ("old (or new)": a crash inside the swap may have written the main entry already;
 //! the swap is idempotent, so `--resume` simply writes it again.)
+//!
+//! The secret is the app's, shared by every profile on it (docs/apps.md): the pending
+//! entry is the app's too, and the rotation revokes the tokens of all of them. The other
+//! profiles' tokens are taken into the pending entry when the new secret is saved (and
+//! any token one of them got meanwhile, before its session is forgotten at the swap), so
+//! whatever step a crash stops at, `--resume` still knows every token to revoke.
 //!
 //! The pending payload keeps what finishing needs after a crash: the api_key (checked
 //! against the main entry), the old secret (for the leak scan), the old access token (to
@@ -27,7 +34,7 @@
 
 use crate::error::{Error, Fix};
 use crate::secret::Secret;
-use crate::store::{AppCredentials, PendingSecret, Store, get_json, set_json_verified};
+use crate::store::{AppCredentials, OtherToken, PendingSecret, Store, get_json, set_json_verified};
 
 use super::RegenerateEnv;
 use crate::commands::Ctx;
@@ -147,21 +154,18 @@ pub(super) struct Rotation {
 
 impl Rotation {
     /// A fresh rotation: the new secret captured, nothing else done yet.
-    pub(super) fn captured(
-        api_key: Secret,
-        new_secret: Secret,
-        old_api_secret: Option<Secret>,
-        old_access_token: Option<Secret>,
-    ) -> Self {
+    pub(super) fn captured(api_key: Secret, new_secret: Secret, old: Old, profile: &str) -> Self {
         Self {
             step: Step::Captured,
             data: PendingSecret {
                 api_secret: new_secret,
                 step: Step::Captured.as_str().to_string(),
                 api_key: Some(api_key.clone()),
-                old_api_secret,
-                old_access_token,
+                old_api_secret: old.api_secret,
+                old_access_token: old.access_token,
                 new_session: None,
+                profile: Some(profile.to_string()),
+                other_tokens: old.other_tokens,
             },
             api_key,
         }
@@ -256,6 +260,27 @@ impl Rotation {
         Ok(())
     }
 
+    /// Writes the pending entry as it is now, at the same step (read back). The caller
+    /// holds the profile's section.
+    pub(super) fn save(&self, ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
+        Ok(set_json_verified(
+            store,
+            &ctx.entries().pending(),
+            &self.data,
+        )?)
+    }
+
+    /// Whether `token` is one the rotation already knows to revoke.
+    pub(super) fn knows_token(&self, token: &Secret) -> bool {
+        self.data.old_access_token.as_ref() == Some(token)
+            || self.data.new_session.as_ref().map(|s| &s.access_token) == Some(token)
+            || self
+                .data
+                .other_tokens
+                .iter()
+                .any(|o| o.access_token == *token)
+    }
+
     pub(super) fn creds(&self) -> AppCredentials {
         AppCredentials {
             api_key: self.api_key.clone(),
@@ -264,12 +289,39 @@ impl Rotation {
     }
 }
 
+/// What a new rotation replaces: the old secret and the access tokens issued with it.
+pub(super) struct Old {
+    pub api_secret: Option<Secret>,
+    /// The run's profile's token.
+    pub access_token: Option<Secret>,
+    /// The tokens of the app's other profiles.
+    pub other_tokens: Vec<OtherToken>,
+}
+
 /// The crash-test hook: dies like a `kill -9` would, right after `step` was persisted.
 pub(super) fn checkpoint(env: &RegenerateEnv<'_>, step: Step) {
     if env.abort_after == Some(step) {
-        std::process::abort();
+        crash();
     }
 }
+
+#[cfg(not(test))]
+fn crash() -> ! {
+    std::process::abort();
+}
+
+/// In unit tests the crash unwinds instead, so that a flow test can look at the store a
+/// crash leaves and resume from it (`SimulatedCrash` is the payload it catches). Nothing
+/// is written to the store on the way out (the locks are released, as the kernel
+/// releases a killed process's): it holds exactly what an abort would leave.
+#[cfg(test)]
+fn crash() -> ! {
+    std::panic::panic_any(SimulatedCrash);
+}
+
+/// The payload of a crash simulated in unit tests.
+#[cfg(test)]
+pub struct SimulatedCrash;
 
 #[cfg(test)]
 mod tests {
@@ -341,5 +393,32 @@ mod tests {
         assert_eq!(Step::parse(&old.step), Some(Step::Captured));
         assert!(old.api_key.is_none() && old.old_access_token.is_none());
         assert!(old.new_session.is_none() && old.old_api_secret.is_none());
+        assert!(old.profile.is_none() && old.other_tokens.is_empty());
+    }
+
+    #[test]
+    fn the_other_profiles_tokens_round_trip_and_are_left_out_when_none() {
+        let mut rot = Rotation::captured(
+            "key".into(),
+            "new".into(),
+            Old {
+                api_secret: Some("old".into()),
+                access_token: Some("mine".into()),
+                other_tokens: Vec::new(),
+            },
+            "default",
+        );
+        let raw = serde_json::to_string(&rot.data).unwrap();
+        assert!(!raw.contains("other_tokens"), "{raw}");
+        rot.data.other_tokens.push(OtherToken {
+            profile: "spouse".into(),
+            access_token: "theirs".into(),
+        });
+        let back: PendingSecret =
+            serde_json::from_str(&serde_json::to_string(&rot.data).unwrap()).unwrap();
+        assert_eq!(back.other_tokens, rot.data.other_tokens);
+        assert_eq!(back.profile.as_deref(), Some("default"));
+        assert!(rot.knows_token(&"theirs".into()) && rot.knows_token(&"mine".into()));
+        assert!(!rot.knows_token(&"later".into()));
     }
 }

@@ -44,16 +44,23 @@ pub struct Section {
 /// Takes this profile's lock for `command`'s state-changing section (waiting for the
 /// lock can still be interrupted; the section after it cannot).
 pub fn section(ctx: &Ctx<'_>, command: &str) -> Result<Section, Error> {
-    section_with_app(ctx, command, None)
+    section_of(ctx, &ctx.profile, command, None)
 }
 
-/// [`section`], locking app `joining` rather than the one config.toml names for the
-/// profile (for a profile that is joining that app).
-fn section_with_app(ctx: &Ctx<'_>, command: &str, joining: Option<&str>) -> Result<Section, Error> {
+/// [`section`] of another profile than the run's (a rotation of a shared secret logs
+/// out the app's other profiles, each under its own lock), or locking app `joining`
+/// rather than the one config.toml names for the profile (a profile joining that app).
+/// Never taken while holding another section.
+pub fn section_of(
+    ctx: &Ctx<'_>,
+    profile: &str,
+    command: &str,
+    joining: Option<&str>,
+) -> Result<Section, Error> {
     // The lock file lives in the config dir: check (or create) that first, so a shared
     // or foreign directory gets its own error and nothing is written into it.
     crate::profile::create_private_dir(&ctx.config.dir)?;
-    let lock = crate::lock::profile_lock(&ctx.config.dir, &ctx.profile, ctx.sandbox, command)
+    let lock = crate::lock::profile_lock(&ctx.config.dir, profile, ctx.sandbox, command)
         .map_err(|e| Error::from(ConfigError::from(e)))?;
     // The profile's app as config.toml names it now (read under the profile lock, so no
     // command of this profile can change it before the app lock is taken).
@@ -62,7 +69,7 @@ fn section_with_app(ctx: &Ctx<'_>, command: &str, joining: Option<&str>) -> Resu
         None => ctx
             .config
             .load()?
-            .get(&ctx.profile, ctx.sandbox)
+            .get(profile, ctx.sandbox)
             .and_then(|m| m.app.clone()),
     };
     let app_lock = app
@@ -125,7 +132,7 @@ pub fn store_profile(
     session: Option<&StoredSession>,
     must_be_new: bool,
 ) -> Result<(), Error> {
-    let _section = section_with_app(ctx, "init", meta.app.as_deref())?;
+    let _section = section_of(ctx, &ctx.profile, "init", meta.app.as_deref())?;
     recover_locked(ctx, store)?;
     let config = ctx.config.load()?;
     let old_meta = config.get(&ctx.profile, ctx.sandbox).cloned();
