@@ -303,11 +303,35 @@ impl<'a> Ctx<'a> {
 
     /// Tells the person about an interrupted rotation, if one is pending.
     pub fn mention_pending_rotation(&self, store: &dyn Store) {
-        if let Ok(Some(_)) = store.get(&self.entries().pending()) {
+        let config = self.config.load().unwrap_or_default();
+        let exists = |p: &str| config.get(p, self.sandbox).is_some();
+        if let Some(owner) = rotation_owner(store, &self.entries(), &self.profile, exists) {
             self.ui.warn(format!(
                 "a secret rotation was interrupted: run `{}` to finish it (or --abort)",
-                self.command("regenerate --resume")
+                RunFlags::new(&owner, self.sandbox, self.sandbox_url.as_deref())
+                    .command("regenerate --resume")
             ));
         }
+    }
+}
+
+/// The profile whose rotation of the app's secret is pending in `entries`' pending entry
+/// (the one that started it, which is the one to resume it; `me` when the entry does not
+/// say, cannot be read, or names a profile that is gone), or `None` when none is pending.
+pub fn rotation_owner(
+    store: &dyn Store,
+    entries: &Entries,
+    me: &str,
+    exists: impl Fn(&str) -> bool,
+) -> Option<String> {
+    match store.get(&entries.pending()) {
+        Ok(Some(raw)) => Some(
+            serde_json::from_str::<crate::store::PendingSecret>(raw.expose())
+                .ok()
+                .and_then(|p| p.profile)
+                .filter(|owner| exists(owner))
+                .unwrap_or_else(|| me.to_string()),
+        ),
+        _ => None,
     }
 }

@@ -22,7 +22,8 @@ struct Report {
     api_key_masked: Option<String>,
     secret_stored: bool,
     token: TokenState,
-    pending_rotation: bool,
+    /// The profile that started a pending rotation of the app's secret (the one to resume it).
+    pending_rotation: Option<String>,
     /// Where the session came from, when it was pushed here.
     origin: Option<crate::commands::import::Origin>,
     check: Option<Result<String, String>>,
@@ -142,7 +143,7 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
         api_key_masked: None,
         secret_stored: false,
         token: TokenState::None,
-        pending_rotation: false,
+        pending_rotation: None,
         origin: None,
         check: None,
         check_failed: None,
@@ -201,7 +202,9 @@ fn inspect(ctx: &Ctx<'_>, name: &str, meta: &ProfileMeta, check: bool) -> Report
             r.store_failed = Some(e);
         }
     }
-    r.pending_rotation = matches!(store.get(&entries.pending()), Ok(Some(_)));
+    let config = ctx.config.load().unwrap_or_default();
+    let exists = |p: &str| config.get(p, ctx.sandbox).is_some();
+    r.pending_rotation = crate::commands::rotation_owner(store.as_ref(), &entries, name, exists);
     if !matches!(r.token, TokenState::None) {
         r.origin = crate::commands::import::load_origin(store.as_ref(), &entries)
             .ok()
@@ -344,10 +347,10 @@ fn print_report(ctx: &Ctx<'_>, r: &Report) {
         Some(Err(m)) => ctx.ui.say(format!("      check       FAILED: {m}")),
         None => {}
     }
-    if r.pending_rotation {
+    if let Some(owner) = &r.pending_rotation {
         ctx.ui.say(format!(
             "      rotation    INTERRUPTED — run `{}` (or --abort)",
-            RunFlags::new(&r.name, ctx.sandbox, ctx.sandbox_url.as_deref())
+            RunFlags::new(owner, ctx.sandbox, ctx.sandbox_url.as_deref())
                 .command("regenerate --resume")
         ));
     }
@@ -394,7 +397,7 @@ fn to_json(ctx: &Ctx<'_>, r: &Report) -> serde_json::Value {
         "api_key": r.api_key_masked,
         "api_secret_stored": r.secret_stored,
         "token": token,
-        "pending_rotation": r.pending_rotation,
+        "pending_rotation": r.pending_rotation.is_some(),
         "origin": r.origin.as_ref().map(|o| json!({"from": o.from, "via": o.via, "at_ist": crate::session::format_ist(o.at), "text": o.describe()})),
         "check": r.check.as_ref().map(|c| match c { Ok(m) => json!({"ok": true, "message": m}), Err(m) => json!({"ok": false, "message": m}) }),
         "redirect_url": r.meta.redirect_url,

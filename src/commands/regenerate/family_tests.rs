@@ -518,3 +518,28 @@ fn a_swap_cut_short_after_the_logouts_is_finished_by_resume_or_kept_by_abort() {
         r.err
     );
 }
+
+#[test]
+fn the_other_profile_is_pointed_at_the_profile_that_started_the_rotation() {
+    let s = Scene::new();
+    assert!(s.fresh(Some(Step::Verified)).result.is_none());
+    let store = s.h.store.as_ref();
+    let both = |p: &str| p == "default" || p == "spouse";
+    assert_eq!(
+        crate::commands::rotation_owner(store, &spouse(), "spouse", both).as_deref(),
+        Some("default"),
+        "spouse's status and login name default's resume"
+    );
+    // The starter was removed meanwhile: the profile asking is the one to act.
+    let only_spouse = |p: &str| p == "spouse";
+    assert_eq!(
+        crate::commands::rotation_owner(store, &spouse(), "spouse", only_spouse).as_deref(),
+        Some("spouse")
+    );
+    assert!(s.resume().result.unwrap().is_ok());
+    assert_eq!(
+        crate::commands::rotation_owner(store, &spouse(), "spouse", both),
+        None,
+        "nothing pending once it is finished"
+    );
+}
