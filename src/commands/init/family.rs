@@ -326,7 +326,7 @@ pub(super) fn run_wizard(ctx: &Ctx<'_>, args: &InitArgs, app_profile: &str) -> R
         &draft,
         session.as_ref(),
         true,
-        true,
+        !args.force,
     )?;
     finish_orders(ctx, args, &draft, session.as_ref(), true)?;
     summary(ctx, &draft, session.as_ref());
