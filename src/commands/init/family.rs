@@ -300,8 +300,11 @@ pub(super) fn run_wizard(ctx: &Ctx<'_>, args: &InitArgs, app_profile: &str) -> R
         validate::client_id(&raw).map_err(|m| Error::usage(m, "a client ID looks like AB1234"))?
     };
     ctx.ui.say(format!(
-        "Add {client_id} to the app's client IDs on the console ({}), then log in as {client_id}.",
-        add_client_steps(&client_id, &label)
+        "Add {client_id} to the app's client IDs, then log in as {client_id}:"
+    ));
+    ctx.ui.say(format!(
+        "  {}",
+        crate::ui::capitalize(&add_client_steps(&client_id, &label))
     ));
     let ctx = &ctx.with_self_play()?;
     ctx.ui.say(format!("  {}", ctx.endpoints.console));

@@ -39,9 +39,16 @@ pub(super) fn step_verify(
         return Ok(None);
     }
     if !ctx.self_play {
-        ctx.ui.say(
-            "Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.",
-        );
+        let how = if draft.app.is_some() {
+            format!(
+                "{} logs in as they do on Kite (their own client ID, password and TOTP) and authorises the app once.",
+                draft.client_id
+            )
+        } else {
+            "Log in as you do on Kite (client ID, password, TOTP) and authorise the app once."
+                .to_string()
+        };
+        ctx.ui.say(how);
     }
     let timeout = Duration::from_secs(args.timeout);
     say_family_note(ctx, draft);
