@@ -278,3 +278,76 @@ fn app_flags_the_app_provides_are_refused_with_one_line() {
     assert_eq!(keyring_entries(&w), before);
     assert_eq!(w.files_on_disk(), files);
 }
+
+/// With no browser here, kite-setup plays the browser's part in the sandbox: it logs in as
+/// the family member's client ID (not the app's owner). Refused, it stops at once with the
+/// console's field named; once the client ID is on the app, the same run works.
+#[test]
+fn self_play_logs_in_as_the_family_member_and_a_refusal_ends_at_once() {
+    let w = World::new();
+    let app = w.set_up();
+    let kid = new_account(&w);
+    let self_play = |timeout: &str| {
+        let mut cmd = w.command(&[
+            "--profile",
+            "kid",
+            "init",
+            "--no-input",
+            "--client-id",
+            &kid,
+            "--app",
+            "default",
+            "--orders-from",
+            "elsewhere",
+            "--timeout",
+            timeout,
+        ]);
+        cmd.env_remove("BROWSER");
+        run_command(cmd, "")
+    };
+    let started = std::time::Instant::now();
+    let refused = self_play("60");
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the refusal did not wait for the timeout"
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("The user is not enabled for the app"),
+        "{}",
+        refused.stderr
+    );
+    let hint = refused
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_default();
+    assert!(
+        hint.contains(&format!(
+            "type {kid} in \"Zerodha Client ID\" → Add client ID"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(w.keyring.lookup("sandbox/kid/session").is_none());
+
+    w.control(
+        &format!("/_sandbox/apps/{}/clients", app.api_key),
+        &serde_json::json!({"client_ids": [w.sandbox.client_id, kid]}),
+    );
+    let ok = self_play("20").expect(0);
+    assert!(
+        ok.stderr.contains(&format!("approves the login as {kid}")),
+        "{}",
+        ok.stderr
+    );
+    let session: serde_json::Value = serde_json::from_str(
+        &w.keyring
+            .lookup("sandbox/kid/session")
+            .expect("the kid's session"),
+    )
+    .expect("json");
+    assert_eq!(session["user_id"], kid.as_str());
+}
