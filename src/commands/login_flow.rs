@@ -326,23 +326,45 @@ fn paste(
 }
 
 impl LoginFailure {
+    /// For a login of a profile on a shared app that did not come back: the profile and
+    /// the message (`None` for other failures, and for a profile on an app of its own).
+    fn family_failure(
+        &self,
+        ctx: &Ctx<'_>,
+        redirect_url: &str,
+    ) -> Option<(crate::profile::ProfileMeta, String)> {
+        if !matches!(
+            self,
+            LoginFailure::SelfPlay(_) | LoginFailure::NoCallback { .. }
+        ) {
+            return None;
+        }
+        let meta = on_shared_app(ctx)?;
+        let who = &meta.client_id;
+        let message = match self {
+            LoginFailure::SelfPlay(detail) => {
+                format!("the sandbox's login by {who} failed: {detail}")
+            }
+            LoginFailure::NoCallback { waited } => format!(
+                "no login by {who} reached {redirect_url} in {} s",
+                waited.as_secs()
+            ),
+            _ => return None,
+        };
+        Some((meta, message))
+    }
+
     /// The failure as the top-level error: one line, one hint, the exit code by kind.
     pub fn into_error(self, ctx: &Ctx<'_>, redirect_url: &str) -> Error {
         // A family member's login that never came back: most likely Kite's "not enabled"
         // page, which only the browser saw.
-        if let LoginFailure::NoCallback { waited } = &self
-            && let Some(meta) = on_shared_app(ctx)
-        {
+        if let Some((meta, message)) = self.family_failure(ctx, redirect_url) {
             let app = meta
                 .app_name
                 .as_deref()
                 .map_or_else(|| "the app".to_string(), |n| format!("app {n}"));
             return Error::failed(
-                format!(
-                    "no login by {} reached {redirect_url} in {} s",
-                    meta.client_id,
-                    waited.as_secs()
-                ),
+                message,
                 format!(
                     "if Kite said \"The user is not enabled for the app\": {}",
                     not_enabled_fix(&meta.client_id, &app, &[])

@@ -350,4 +350,47 @@ fn self_play_logs_in_as_the_family_member_and_a_refusal_ends_at_once() {
     )
     .expect("json");
     assert_eq!(session["user_id"], kid.as_str());
+
+    // Taken off the app's client IDs again: the daily login says where to add it back.
+    w.control(
+        &format!("/_sandbox/apps/{}/clients", app.api_key),
+        &serde_json::json!({"client_ids": [w.sandbox.client_id]}),
+    );
+    let mut cmd = w.command(&["--profile", "kid", "login", "--force", "--timeout", "60"]);
+    cmd.env_remove("BROWSER");
+    let login = run_command(cmd, "");
+    assert_eq!(login.code, 1, "{}", login.stderr);
+    assert!(
+        login
+            .stderr
+            .contains("If Kite says \"The user is not enabled for the app\""),
+        "the login URL comes with the note: {}",
+        login.stderr
+    );
+    assert!(
+        login
+            .stderr
+            .contains(&format!("error: the sandbox's login by {kid} failed")),
+        "{}",
+        login.stderr
+    );
+    let hint = login
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_default();
+    assert!(
+        hint.contains(&format!(
+            "type {kid} in \"Zerodha Client ID\" → Add client ID"
+        )),
+        "{}",
+        login.stderr
+    );
+    let still: serde_json::Value = serde_json::from_str(
+        &w.keyring
+            .lookup("sandbox/kid/session")
+            .expect("the kid's session"),
+    )
+    .expect("json");
+    assert_eq!(still, session, "a refused login changes no session");
 }
