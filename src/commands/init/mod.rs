@@ -43,9 +43,18 @@ struct Draft {
     /// The store of the app joined (its credentials are there); `None`: `--store` or the
     /// default.
     store: Option<StoreChoice>,
-    /// The client IDs of the profiles already on the app joined (none for a new app).
+    /// The client IDs of the profiles already on the family member's app joined (none for
+    /// the profile's own app).
     app_clients: Vec<String>,
     creds: AppCredentials,
+}
+
+impl Draft {
+    /// Whether this profile joins a family member's app (rather than set up or keep its
+    /// own): its login is another client ID's on an app already here.
+    fn joins_family(&self) -> bool {
+        !self.app_clients.is_empty()
+    }
 }
 
 pub fn run(

@@ -39,7 +39,7 @@ pub(super) fn step_verify(
         return Ok(None);
     }
     if !ctx.self_play {
-        let how = if draft.app.is_some() {
+        let how = if draft.joins_family() {
             format!(
                 "{} logs in as they do on Kite (their own client ID, password and TOTP) and authorises the app once.",
                 draft.client_id
@@ -86,7 +86,7 @@ pub(super) fn verify_once(
 /// A family member's login: Kite refuses it on its own page until the client ID is on the
 /// app's client IDs, and kite-setup never sees that page, so it says so beforehand.
 fn say_family_note(ctx: &Ctx<'_>, draft: &Draft) {
-    if draft.app.is_some() {
+    if draft.joins_family() {
         ctx.ui
             .say(not_enabled_note(&draft.client_id, &draft_app_label(draft)));
     }
@@ -129,7 +129,7 @@ impl Verification for DraftLogin<'_> {
     fn recover(&mut self, ctx: &Ctx<'_>, failure: LoginFailure) -> Result<(), Error> {
         let draft = &mut *self.draft;
         let (diagnosis, mut fixes) = diagnose(ctx, &failure, draft);
-        if draft.app.is_some() {
+        if draft.joins_family() {
             // The key, secret and redirect URL are the family member's app's, stored and
             // working: nothing to re-enter here.
             fixes.clear();
@@ -203,7 +203,7 @@ pub(super) fn verify_error(failure: LoginFailure, ctx: &Ctx<'_>, draft: &Draft) 
     match failure {
         // A family member's login that never came back: most likely Kite's "not enabled"
         // page, which only the browser saw.
-        LoginFailure::NoCallback { waited } if draft.app.is_some() => Error::failed(
+        LoginFailure::NoCallback { waited } if draft.joins_family() => Error::failed(
             format!(
                 "no login by {} reached {} in {} s",
                 draft.client_id,
@@ -215,7 +215,7 @@ pub(super) fn verify_error(failure: LoginFailure, ctx: &Ctx<'_>, draft: &Draft) 
                 family_fix(draft)
             ),
         ),
-        LoginFailure::SelfPlay(detail) if draft.app.is_some() => Error::failed(
+        LoginFailure::SelfPlay(detail) if draft.joins_family() => Error::failed(
             format!("the login as {} failed: {detail}", draft.client_id),
             family_fix(draft),
         ),
@@ -246,7 +246,7 @@ fn diagnose(
     draft: &Draft,
 ) -> (Vec<String>, Vec<&'static str>) {
     match failure {
-        LoginFailure::NoCallback { waited } if draft.app.is_some() => (
+        LoginFailure::NoCallback { waited } if draft.joins_family() => (
             vec![
                 format!("No login by {} came back in {} s.", draft.client_id, waited.as_secs()),
                 format!("If the browser showed \"The user is not enabled for the app\": {}.", family_fix(draft)),
