@@ -167,6 +167,11 @@ pub struct InitArgs {
     /// Read the api_secret from standard input (one line). Secrets are never flags.
     #[arg(long)]
     pub api_secret_stdin: bool,
+    /// Use the app of existing profile PROFILE (a family member's: one app serves your
+    /// client ID and your immediate family's); its key, secret, redirect URL and plan are
+    /// used, so none is asked for. Add --client-id to the app's client IDs on the console.
+    #[arg(long, value_name = "PROFILE")]
+    pub app: Option<String>,
     /// Store without a verifying login: nothing is checked against Kite, so a wrong value
     /// only shows up at the first `kite-setup login`.
     #[arg(long)]

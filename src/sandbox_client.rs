@@ -141,12 +141,18 @@ impl SandboxClient {
     /// Asks the sandbox to log in its app's owner for `login_url` and returns where the
     /// browser would be redirected.
     pub fn approve(&self, login_url: &Url) -> Result<Url, Error> {
+        self.approve_as(login_url, None)
+    }
+
+    /// [`SandboxClient::approve`] for a login by `client_id` (a family member on the
+    /// app), or by the app's owner when `None`.
+    pub fn approve_as(&self, login_url: &Url, client_id: Option<&str>) -> Result<Url, Error> {
         let what = "approve the login";
         let v: Approved = self.post(
             control::path::APPROVE,
             &Approve {
                 login_url: login_url.to_string(),
-                client_id: None,
+                client_id: client_id.map(str::to_string),
             },
             what,
         )?;
@@ -213,8 +219,12 @@ impl SandboxControl for SandboxClient {
 /// and follows the redirect to the listener from a background thread, like a browser tab.
 pub struct SelfPlayBrowser(pub SandboxClient);
 
-impl Browser for SelfPlayBrowser {
-    fn open(&self, url: &Url) -> Result<BrowserOutcome, BrowserError> {
+impl SelfPlayBrowser {
+    fn approve_and_visit(
+        &self,
+        url: &Url,
+        client_id: Option<&str>,
+    ) -> Result<BrowserOutcome, BrowserError> {
         if !url.path().ends_with("/connect/login") {
             return Ok(BrowserOutcome::NotOpened(
                 "sandbox self-play only handles logins".into(),
@@ -222,7 +232,7 @@ impl Browser for SelfPlayBrowser {
         }
         let to = self
             .0
-            .approve(url)
+            .approve_as(url, client_id)
             .map_err(|e| BrowserError::Failed(e.to_string()))?;
         let client = self.0.clone();
         std::thread::spawn(move || {
@@ -231,6 +241,16 @@ impl Browser for SelfPlayBrowser {
             let _ = client.visit(&to);
         });
         Ok(BrowserOutcome::Opened)
+    }
+}
+
+impl Browser for SelfPlayBrowser {
+    fn open(&self, url: &Url) -> Result<BrowserOutcome, BrowserError> {
+        self.approve_and_visit(url, None)
+    }
+
+    fn open_login(&self, url: &Url, client_id: &str) -> Result<BrowserOutcome, BrowserError> {
+        self.approve_and_visit(url, Some(client_id))
     }
 }
 

@@ -79,6 +79,66 @@ pub enum LoginFailure {
     Interrupted,
     /// The listener or stdin failed.
     Io(String),
+    /// The sandbox's self-player could not log in (what the login page would have shown a
+    /// person, e.g. "The user is not enabled for the app."): nobody else will, so the
+    /// login ends at once instead of waiting for a redirect.
+    SelfPlay(String),
+}
+
+/// The words of the developer console's app page for adding a client ID, with the client
+/// ID to add and the app (its name, or its masked api_key): the one place that says where
+/// a family member's client ID goes.
+pub fn add_client_steps(client_id: &str, app: &str) -> String {
+    format!(
+        "on the developer console open {app} → Client IDs → type {client_id} in \"Zerodha Client ID\" → Add client ID"
+    )
+}
+
+/// The app as the console lists it: its name when kite-setup knows it, else its api_key
+/// (masked; the console shows it on the app's page).
+pub fn app_label(app_name: Option<&str>, api_key: &crate::secret::Secret) -> String {
+    app_name.map_or_else(
+        || format!("the app with api_key {}", api_key.masked()),
+        |n| format!("app {n}"),
+    )
+}
+
+/// The console form's grey placeholder: saved by mistake, it stands where a real client ID
+/// should be.
+pub const PLACEHOLDER_CLIENT_ID: &str = "AB1234";
+
+/// A warning when one of `client_ids` is the console form's placeholder, `None` otherwise.
+pub fn placeholder_warning<'a>(client_ids: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    client_ids
+        .into_iter()
+        .any(|c| c.eq_ignore_ascii_case(PLACEHOLDER_CLIENT_ID))
+        .then(|| {
+            format!(
+                "{PLACEHOLDER_CLIENT_ID} is the grey placeholder of the console's client ID field: if the app's Client IDs show {PLACEHOLDER_CLIENT_ID}, the placeholder was saved instead of the real client ID (remove it and add the real one)"
+            )
+        })
+}
+
+/// What to do when Kite says "The user is not enabled for the app." for `client_id`.
+pub fn not_enabled_fix(client_id: &str, app: &str, others: &[&str]) -> String {
+    let mut fix = format!(
+        "{}, then log in again as {client_id}",
+        add_client_steps(client_id, app)
+    );
+    if let Some(w) = placeholder_warning(std::iter::once(client_id).chain(others.iter().copied())) {
+        fix.push_str("; ");
+        fix.push_str(&w);
+    }
+    fix
+}
+
+/// The line shown with the login URL of a profile on a shared app: in the browser flow
+/// Kite shows this refusal on its own page, and kite-setup never sees it.
+pub fn not_enabled_note(client_id: &str, app: &str) -> String {
+    format!(
+        "If Kite says \"The user is not enabled for the app\", add {client_id} to the app's client IDs: {}.",
+        add_client_steps(client_id, app)
+    )
 }
 
 /// Runs one login. The caller stores the result.
@@ -90,7 +150,7 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
         .login_url(&p.creds.api_key, &[("state", nonce.as_str())]);
 
     let request_token = if p.paste {
-        show_url(ctx, &login_url, p.no_browser);
+        show_url(ctx, &login_url, p)?;
         paste(ctx, &target, &nonce)?
     } else {
         let pending = ctx
@@ -98,7 +158,7 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
             .redirect
             .bind(&target, &nonce)
             .map_err(LoginFailure::Listen)?;
-        show_url(ctx, &login_url, p.no_browser);
+        show_url(ctx, &login_url, p)?;
         let started = ctx.ports.monotonic.now();
         let mut wait_ui = (ctx.ports.wait_ui)();
         let waited = pending.wait(started + p.timeout, wait_ui.as_mut());
@@ -158,20 +218,38 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
     })
 }
 
-fn show_url(ctx: &Ctx<'_>, url: &url::Url, no_browser: bool) {
+fn show_url(ctx: &Ctx<'_>, url: &url::Url, p: &LoginParams<'_>) -> Result<(), LoginFailure> {
     ctx.ui.say("Log in to Kite at:");
     ctx.ui.say(format!("  {url}"));
-    if no_browser {
-        return;
+    if let Some(meta) = on_shared_app(ctx) {
+        let app = app_label(meta.app_name.as_deref(), &p.creds.api_key);
+        ctx.ui.say(not_enabled_note(p.client_id, &app));
     }
-    match ctx.login_browser().open(url) {
+    if p.no_browser {
+        return Ok(());
+    }
+    match ctx.login_browser().open_login(url, p.client_id) {
         Ok(BrowserOutcome::Opened) if ctx.self_play => {
-            ctx.ui.say(
-                "(sandbox: kite-setup plays the browser and approves the login as the app's owner)",
-            );
+            ctx.ui.say(format!(
+                "(sandbox: kite-setup plays the browser and approves the login as {})",
+                p.client_id
+            ));
         }
+        Err(e) if ctx.self_play => return Err(LoginFailure::SelfPlay(e.to_string())),
         outcome => say_opened(ctx.ui, &outcome, true),
     }
+    Ok(())
+}
+
+/// The run's profile, when another profile uses its app too (a family member's client ID
+/// must be on the app's client IDs to log in).
+fn on_shared_app(ctx: &Ctx<'_>) -> Option<crate::profile::ProfileMeta> {
+    let config = ctx.config.load().ok()?;
+    let meta = config.get(&ctx.profile, ctx.sandbox)?;
+    let app = meta.app.as_deref()?;
+    config
+        .app_used_by_others(app, &ctx.profile, ctx.sandbox)
+        .then(|| meta.clone())
 }
 
 /// The one line that says what opening a page did. `open_yourself` adds "open the URL
@@ -248,8 +326,51 @@ fn paste(
 }
 
 impl LoginFailure {
+    /// For a login of a profile on a shared app that did not come back: the profile and
+    /// the message (`None` for other failures, and for a profile on an app of its own).
+    fn family_failure(
+        &self,
+        ctx: &Ctx<'_>,
+        redirect_url: &str,
+    ) -> Option<(crate::profile::ProfileMeta, String)> {
+        if !matches!(
+            self,
+            LoginFailure::SelfPlay(_) | LoginFailure::NoCallback { .. }
+        ) {
+            return None;
+        }
+        let meta = on_shared_app(ctx)?;
+        let who = &meta.client_id;
+        let message = match self {
+            LoginFailure::SelfPlay(detail) => {
+                format!("the sandbox's login by {who} failed: {detail}")
+            }
+            LoginFailure::NoCallback { waited } => format!(
+                "no login by {who} reached {redirect_url} in {} s",
+                waited.as_secs()
+            ),
+            _ => return None,
+        };
+        Some((meta, message))
+    }
+
     /// The failure as the top-level error: one line, one hint, the exit code by kind.
     pub fn into_error(self, ctx: &Ctx<'_>, redirect_url: &str) -> Error {
+        // A family member's login that never came back: most likely Kite's "not enabled"
+        // page, which only the browser saw.
+        if let Some((meta, message)) = self.family_failure(ctx, redirect_url) {
+            let app = meta
+                .app_name
+                .as_deref()
+                .map_or_else(|| "the app".to_string(), |n| format!("app {n}"));
+            return Error::failed(
+                message,
+                format!(
+                    "if Kite said \"The user is not enabled for the app\": {}",
+                    not_enabled_fix(&meta.client_id, &app, &[])
+                ),
+            );
+        }
         match self {
             LoginFailure::RedirectUrl(e) => Error::usage(e.to_string(), e.fix()),
             LoginFailure::Listen(e) => Error::failed(e.to_string(), e.fix()),
@@ -285,6 +406,10 @@ impl LoginFailure {
             LoginFailure::Io(detail) => Error::failed(
                 format!("the login failed: {detail}"),
                 "try again, or use --paste",
+            ),
+            LoginFailure::SelfPlay(detail) => Error::failed(
+                format!("the sandbox's login as the profile's client ID failed: {detail}"),
+                "if it says the user is not enabled for the app, add the client ID to the app's client IDs on the sandbox console (the app's page → Client IDs → Add client ID)",
             ),
         }
     }

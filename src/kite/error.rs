@@ -21,7 +21,9 @@ pub enum Refusal {
     /// `Incorrect `api_key` or `access_token`.` (or any other TokenException): a wrong
     /// key, a dead access token, or a lapsed subscription.
     BadKeyOrToken,
-    /// `The user is not enabled for the app.`: another client ID than the app's logged in.
+    /// `The user is not enabled for the app.` (InputException, at the login step): the
+    /// client ID that logged in is not on the app's client IDs (a family member's not
+    /// added yet, or the console form's placeholder saved in its place).
     UserNotEnabled,
     /// The static-IP rule: orders come from an IP that is not registered
     /// (`IP (…) is not allowed to place orders for this app…`), or none is registered
@@ -164,7 +166,7 @@ impl KiteError {
                 "the app's plan does not include this call (Personal has no market data); a new login will not help: check the plan and subscription on the developer console's billing page".into()
             }
             Self::Api { refusal: Refusal::UserNotEnabled, .. } => {
-                "log in with the client ID the app was created for, or create an app for this client ID".into()
+                "the client ID that logged in is not on the app's client IDs: on the developer console open the app → Client IDs → type the client ID in \"Zerodha Client ID\" → Add client ID, then log in again (an app serves your own client ID and your immediate family's)".into()
             }
             Self::Api { status, .. } | Self::UnexpectedError { status, .. } if *status >= 500 => {
                 "Kite is having trouble; try again in a minute (status: https://kite.trade/status)".into()
@@ -294,6 +296,22 @@ mod tests {
             ),
             Refusal::Other
         );
+    }
+
+    /// A family member's login refused because the client ID is not on the app: its own
+    /// refusal, whose fix names the console's field (the words of its app page).
+    #[test]
+    fn user_not_enabled_is_its_own_refusal_and_names_the_console_field() {
+        let e = KiteError::api(
+            400,
+            ErrorType::Input,
+            "The user is not enabled for the app.".into(),
+        );
+        assert_eq!(e.refusal(), Some(Refusal::UserNotEnabled));
+        let hint = e.hint();
+        for words in ["Client IDs", "\"Zerodha Client ID\"", "Add client ID"] {
+            assert!(hint.contains(words), "{words}: {hint}");
+        }
     }
 
     #[test]

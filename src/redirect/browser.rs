@@ -26,6 +26,14 @@ pub enum BrowserError {
 pub trait Browser {
     /// Starts a browser at `url` and returns at once (never waits for the browser).
     fn open(&self, url: &Url) -> Result<BrowserOutcome, BrowserError>;
+
+    /// Opens Kite's login page for a login by `client_id`. A person's browser just opens
+    /// it (the person logs in as who they are); a stand-in that logs in itself (the
+    /// sandbox's self-play) logs in as `client_id`, as the family member would.
+    fn open_login(&self, url: &Url, client_id: &str) -> Result<BrowserOutcome, BrowserError> {
+        let _ = client_id;
+        self.open(url)
+    }
 }
 
 /// What app.rs reads from the environment for [`SystemBrowser`].

@@ -447,3 +447,74 @@ fn an_existing_profile_is_not_replaced_without_asking() {
     assert_eq!(w.files_on_disk(), before);
     assert_eq!(w.keyring.lookup("sandbox/apps/default/app"), Some(entry));
 }
+
+/// A family member's profile: with an app here, the wizard offers it first, explains who
+/// counts as family, asks only the client ID, waits while the person adds it to the app's
+/// client IDs on the console, and verifies by that client ID's own login. No key or
+/// secret is asked for, and the app's entry stays the one it was.
+#[test]
+fn the_wizard_sets_up_a_family_member_on_the_app_here() {
+    use crate::family_cli::{browser_as, new_account};
+    let _turn = login_port_turn();
+    let w = World::new();
+    let app = w.set_up();
+    let app_entry = w.keyring.lookup("sandbox/apps/default/app");
+    let spouse = new_account(&w);
+    let report = w.keyring.path().join("browser-saw.txt");
+    w.set_browser(&browser_as(&spouse, &report));
+    let mut s = Screen::new(spawn_wizard(
+        &w,
+        &[
+            "--profile",
+            "spouse",
+            "init",
+            "--timeout",
+            "30",
+            "--orders-from",
+            "elsewhere",
+        ],
+    ));
+    s.expect("Use the app of a family member (no new key or secret)");
+    s.expect("Set up a new app");
+    s.send("\r");
+    s.expect(&format!("the app of default ({})", w.sandbox.client_id));
+    s.send("\r");
+    s.expect("dependent children, dependent parents");
+    s.expect("static IP");
+    s.expect("The family member's Zerodha client ID");
+    s.enter(&spouse);
+    s.expect(&format!(
+        "type {spouse} in \"Zerodha Client ID\" → Add client ID"
+    ));
+    s.expect(&format!(
+        "Press Enter when {spouse} is on the app's client IDs"
+    ));
+    // The person adds the client ID on the console (its control API here).
+    w.control(
+        &format!("/_sandbox/apps/{}/clients", app.api_key),
+        &serde_json::json!({"client_ids": [w.sandbox.client_id, spouse]}),
+    );
+    s.send("\r");
+    s.expect("If Kite says \"The user is not enabled for the app\"");
+    s.expect("Verified: Kite logged in");
+    s.expect(&format!("({spouse})"));
+    s.expect("Uses the app's api_key and api_secret");
+    s.expect("is ready:");
+    let code = s.finish();
+    let screen = s.plain();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        !screen.contains("api_secret ·"),
+        "no secret asked:\n{screen}"
+    );
+    assert!(!report.exists(), "Kite refused the login");
+    assert_eq!(w.keyring.lookup("sandbox/apps/default/app"), app_entry);
+    let session: serde_json::Value = serde_json::from_str(
+        &w.keyring
+            .lookup("sandbox/spouse/session")
+            .expect("the spouse's session"),
+    )
+    .expect("json");
+    assert_eq!(session["user_id"], spouse.as_str());
+    assert!(w.keyring.lookup("sandbox/apps/spouse/app").is_none());
+}

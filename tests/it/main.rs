@@ -15,6 +15,7 @@ mod bad_input;
 mod concurrency;
 mod daily_cli;
 mod env_quoting;
+mod family_cli;
 mod fault_matrix;
 mod help_snapshots;
 mod hostile_callbacks;

@@ -7,6 +7,7 @@
 //! The questions of steps 1 to 4 are in `wizard`, the verifying login and its diagnoses
 //! in `verify`, the `--no-input` form in `scripted`.
 
+mod family;
 mod orders;
 mod scripted;
 mod verify;
@@ -39,7 +40,21 @@ struct Draft {
     plan: Plan,
     redirect_url: String,
     app_name: Option<String>,
+    /// The store of the app joined (its credentials are there); `None`: `--store` or the
+    /// default.
+    store: Option<StoreChoice>,
+    /// The client IDs of the profiles already on the family member's app joined (none for
+    /// the profile's own app).
+    app_clients: Vec<String>,
     creds: AppCredentials,
+}
+
+impl Draft {
+    /// Whether this profile joins a family member's app (rather than set up or keep its
+    /// own): its login is another client ID's on an app already here.
+    fn joins_family(&self) -> bool {
+        !self.app_clients.is_empty()
+    }
 }
 
 pub fn run(
@@ -53,6 +68,15 @@ pub fn run(
     }
     let config = ctx.config.load()?;
     let existing = config.get(&ctx.profile, ctx.sandbox).cloned();
+    if let Some(app_profile) = &args.app {
+        if existing.is_some() && !args.force {
+            return Err(Error::usage(
+                format!("profile {} already exists", ctx.profile_label()),
+                "pass --force to replace it, or --profile NAME for another one",
+            ));
+        }
+        return family::run_wizard(ctx, args, app_profile);
+    }
 
     ctx.ui.heading(&format!(
         "kite-setup init — profile {}{}",
@@ -69,6 +93,11 @@ pub fn run(
 
     let store = preflight_store(ctx)?;
     preflight_clock(ctx);
+    if existing.is_none()
+        && let Some(app_profile) = family::offer(ctx, &config)?
+    {
+        return family::run_wizard(ctx, args, &app_profile);
+    }
 
     let mut reuse: Option<AppCredentials> = None;
     if let Some(meta) = &existing {
@@ -109,6 +138,8 @@ pub fn run(
             plan: meta.plan,
             redirect_url: meta.redirect_url.clone(),
             app_name: meta.app_name.clone(),
+            store: None,
+            app_clients: Vec::new(),
             creds,
         };
         (ctx.clone(), draft)
@@ -123,6 +154,8 @@ pub fn run(
             plan,
             redirect_url,
             app_name: Some(app_name),
+            store: None,
+            app_clients: Vec::new(),
             creds,
         };
         (ctx, draft)
@@ -209,10 +242,15 @@ fn step_store(
         ctx.ui.heading("Step 6 of 7 — Store");
     }
     let now = ctx.ports.clock.now();
-    let (_, used_choice) = ctx
-        .ports
-        .stores
-        .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?;
+    let used_choice = match draft.store {
+        Some(choice) => choice,
+        None => {
+            ctx.ports
+                .stores
+                .open(ctx.store_flag.unwrap_or(StoreChoice::Auto))?
+                .1
+        }
+    };
     let meta = ProfileMeta {
         client_id: draft.client_id.clone(),
         app: draft.app.clone(),
@@ -229,10 +267,17 @@ fn step_store(
         updated_at: now,
     };
     super::txn::store_profile(ctx, store, meta, &draft.creds, session, must_be_new)?;
-    ctx.ui.ok(format!(
-        "Stored api_key and api_secret in the {} (read back and checked)",
-        store.describe()
-    ));
+    if draft.app.is_some() {
+        ctx.ui.ok(format!(
+            "Uses the app's api_key and api_secret, stored once in the {} for every profile on it",
+            store.describe()
+        ));
+    } else {
+        ctx.ui.ok(format!(
+            "Stored api_key and api_secret in the {} (read back and checked)",
+            store.describe()
+        ));
+    }
     if session.is_some() {
         ctx.ui.ok("Stored today's access token");
     }
@@ -290,3 +335,6 @@ fn summary(ctx: &Ctx<'_>, draft: &Draft, session: Option<&StoredSession>) {
         ctx.ui.say(format!("  {command:<width$}   # {comment}"));
     }
 }
+
+#[cfg(test)]
+mod tests;

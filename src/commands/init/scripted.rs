@@ -15,6 +15,9 @@ use crate::commands::Ctx;
 
 /// The non-interactive form: every value from flags, the secret from stdin.
 pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, Error> {
+    if let Some(app_profile) = &args.app {
+        return super::family::run_scripted(ctx, args, app_profile);
+    }
     let client_id = args
         .client_id
         .as_deref()
@@ -86,6 +89,8 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
         plan,
         redirect_url: redirect_url.to_string(),
         app_name: None,
+        store: None,
+        app_clients: Vec::new(),
         creds: AppCredentials {
             api_key: Secret::new(api_key),
             api_secret: secret,

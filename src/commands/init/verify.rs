@@ -15,7 +15,8 @@ use crate::validate;
 use super::Draft;
 use crate::commands::Ctx;
 use crate::commands::login_flow::{
-    LoginFailure, LoginOutcome, LoginParams, Verification, verify_login,
+    LoginFailure, LoginOutcome, LoginParams, Verification, app_label, not_enabled_fix,
+    not_enabled_note, verify_login,
 };
 
 const SECRET: &str = "Re-enter the api_secret";
@@ -38,11 +39,19 @@ pub(super) fn step_verify(
         return Ok(None);
     }
     if !ctx.self_play {
-        ctx.ui.say(
-            "Log in as you do on Kite (client ID, password, TOTP) and authorise the app once.",
-        );
+        let how = if draft.joins_family() {
+            format!(
+                "{} logs in as they do on Kite (their own client ID, password and TOTP) and authorises the app once.",
+                draft.client_id
+            )
+        } else {
+            "Log in as you do on Kite (client ID, password, TOTP) and authorise the app once."
+                .to_string()
+        };
+        ctx.ui.say(how);
     }
     let timeout = Duration::from_secs(args.timeout);
+    say_family_note(ctx, draft);
     let out = verify_login(
         ctx,
         &mut DraftLogin {
@@ -61,6 +70,7 @@ pub(super) fn verify_once(
     draft: &mut Draft,
     timeout: Duration,
 ) -> Result<StoredSession, Error> {
+    say_family_note(ctx, draft);
     let out = verify_login(
         ctx,
         &mut DraftLogin {
@@ -71,6 +81,25 @@ pub(super) fn verify_once(
     )?;
     say_verified(ctx, &out);
     Ok(out.session)
+}
+
+/// A family member's login: Kite refuses it on its own page until the client ID is on the
+/// app's client IDs, and kite-setup never sees that page, so it says so beforehand.
+fn say_family_note(ctx: &Ctx<'_>, draft: &Draft) {
+    if draft.joins_family() {
+        ctx.ui
+            .say(not_enabled_note(&draft.client_id, &draft_app_label(draft)));
+    }
+}
+
+fn draft_app_label(draft: &Draft) -> String {
+    app_label(draft.app_name.as_deref(), &draft.creds.api_key)
+}
+
+/// The fix for a family member's login that Kite did not let through.
+fn family_fix(draft: &Draft) -> String {
+    let others: Vec<&str> = draft.app_clients.iter().map(String::as_str).collect();
+    not_enabled_fix(&draft.client_id, &draft_app_label(draft), &others)
 }
 
 fn say_verified(ctx: &Ctx<'_>, out: &LoginOutcome) {
@@ -99,7 +128,12 @@ impl Verification for DraftLogin<'_> {
 
     fn recover(&mut self, ctx: &Ctx<'_>, failure: LoginFailure) -> Result<(), Error> {
         let draft = &mut *self.draft;
-        let (diagnosis, fixes) = diagnose(ctx, &failure, draft);
+        let (diagnosis, mut fixes) = diagnose(ctx, &failure, draft);
+        if draft.joins_family() {
+            // The key, secret and redirect URL are the family member's app's, stored and
+            // working: nothing to re-enter here.
+            fixes.clear();
+        }
         if !self.ask {
             for line in &diagnosis {
                 ctx.ui.say(format!("  {line}"));
@@ -167,6 +201,29 @@ impl Verification for DraftLogin<'_> {
 /// tells a script to run `kite-setup login` for a profile that does not exist yet).
 pub(super) fn verify_error(failure: LoginFailure, ctx: &Ctx<'_>, draft: &Draft) -> Error {
     match failure {
+        // A family member's login that never came back: most likely Kite's "not enabled"
+        // page, which only the browser saw.
+        LoginFailure::NoCallback { waited } if draft.joins_family() => Error::failed(
+            format!(
+                "no login by {} reached {} in {} s",
+                draft.client_id,
+                draft.redirect_url,
+                waited.as_secs()
+            ),
+            format!(
+                "if Kite said \"The user is not enabled for the app\": {}",
+                family_fix(draft)
+            ),
+        ),
+        LoginFailure::SelfPlay(detail) if draft.joins_family() => Error::failed(
+            format!("the login as {} failed: {detail}", draft.client_id),
+            family_fix(draft),
+        ),
+        LoginFailure::Exchange(e) | LoginFailure::Profile(e)
+            if e.refusal() == Some(Refusal::UserNotEnabled) =>
+        {
+            Error::failed(e.to_string(), family_fix(draft)).caused_by(e)
+        }
         LoginFailure::Exchange(e) | LoginFailure::Profile(e) if e.is_token_error() => {
             let fix: Fix = match e.refusal() {
                 Some(Refusal::BadChecksum) => e.fix(),
@@ -189,16 +246,42 @@ fn diagnose(
     draft: &Draft,
 ) -> (Vec<String>, Vec<&'static str>) {
     match failure {
+        LoginFailure::NoCallback { waited } if draft.joins_family() => (
+            vec![
+                format!("No login by {} came back in {} s.", draft.client_id, waited.as_secs()),
+                format!("If the browser showed \"The user is not enabled for the app\": {}.", family_fix(draft)),
+            ],
+            vec![],
+        ),
+        LoginFailure::SelfPlay(detail) => (
+            vec![
+                format!("The sandbox's login as {} failed: {}.", draft.client_id, detail.trim_end_matches('.')),
+                format!("If it says the user is not enabled for the app: {}.", family_fix(draft)),
+            ],
+            vec![],
+        ),
         LoginFailure::NoCallback { waited } => (
             vec![
                 format!("No login redirect arrived in {} s at {}.", waited.as_secs(), draft.redirect_url),
                 "Kite sends the browser to the redirect URL registered for the app; it must be exactly the one above.".into(),
-                "If the browser showed \"The user is not enabled for the app\", you logged in with another client ID than the app's.".into(),
+                format!("If the browser showed \"The user is not enabled for the app\": {} is not on the app's client IDs; {}.", draft.client_id, family_fix(draft)),
                 "If the browser could not connect, a firewall may block the port.".into(),
             ],
             vec![URL],
         ),
         LoginFailure::Cancelled => (vec!["The login was cancelled on Kite's authorisation page: choose Authorize next time.".into()], vec![]),
+        LoginFailure::Exchange(e) | LoginFailure::Profile(e)
+            if e.refusal() == Some(Refusal::UserNotEnabled) =>
+        {
+            (
+                vec![format!(
+                    "Kite said the user is not enabled for the app: {} is not on its client IDs; {}.",
+                    draft.client_id,
+                    family_fix(draft)
+                )],
+                vec![],
+            )
+        }
         LoginFailure::Exchange(e) | LoginFailure::Profile(e) => diagnose_kite(ctx, e, SECRET, KEY),
         LoginFailure::WrongUser { expected, got } => (
             vec![
@@ -239,10 +322,6 @@ fn diagnose_kite(
                 "Check the key on the app's page, and the plan on the console's billing page.".into(),
             ],
             vec![key],
-        ),
-        KiteError::Api { refusal: Refusal::UserNotEnabled, .. } => (
-            vec!["Kite said the user is not enabled for the app: log in with the client ID the app was created for.".into()],
-            vec![],
         ),
         other => (vec![format!("{other}."), ctx.render(&other.fix())], vec![]),
     }

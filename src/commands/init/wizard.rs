@@ -50,7 +50,7 @@ pub(super) fn step_console<'a>(ctx: &Ctx<'a>, args: &InitArgs) -> Result<(Ctx<'a
     ctx.ui
         .say("6-digit TOTP code from your authenticator app (the same one you use for Kite):");
     ctx.ui.say(format!("  {console}"));
-    open_quietly(ctx, &console);
+    open_console(ctx);
     ctx.ports
         .prompter
         .pause("Press Enter when you are logged in to the console")?;
@@ -126,10 +126,16 @@ pub(super) fn step_create_app(
         ));
     }
     ctx.ui.say(format!(
-        "An app serves only the client ID it is created for ({client_id}). A family member's"
+        "One app serves your client ID ({client_id}) and those of your immediate family (spouse,"
     ));
+    ctx.ui.say(
+        "dependent children, dependent parents), each added to the app's client IDs on the console.",
+    );
+    let join = crate::error::RunFlags::new("NAME", ctx.sandbox, ctx.sandbox_url.as_deref())
+        .command(&format!("init --app {}", ctx.profile));
     ctx.ui
-        .say("account needs its own app and its own profile (kite-setup --profile NAME init).");
+        .say("A family member's profile uses this app, with no new key or secret:");
+    ctx.ui.say(format!("  {join}"));
     Ok((redirect_url, app_name))
 }
 
@@ -173,6 +179,10 @@ pub(super) fn step_capture(
     })
 }
 /// Opens the console; the URL is on screen already, so no "open it yourself".
-fn open_quietly(ctx: &Ctx<'_>, url: &url::Url) {
-    say_opened(ctx.ui, &ctx.ports.browser.open(url), false);
+pub(super) fn open_console(ctx: &Ctx<'_>) {
+    say_opened(
+        ctx.ui,
+        &ctx.ports.browser.open(&ctx.endpoints.console),
+        false,
+    );
 }
