@@ -215,7 +215,26 @@ pub fn store_profile(
         "profile {} was stored completely before the interruption",
         ctx.profile_label()
     ));
-    finish(ctx, store, &staged)
+    finish(ctx, store, &staged)?;
+    let left = old_meta
+        .and_then(|m| m.app)
+        .filter(|old| Some(old) != meta.app.as_ref());
+    if let Some(old) = left {
+        drop_unused_app(ctx, store, &old)?;
+    }
+    Ok(())
+}
+
+/// Deletes app `app`'s entries when no profile uses it any more (a profile moved to
+/// another app; a kill before this leaves an unused entry, never a missing one).
+fn drop_unused_app(ctx: &Ctx<'_>, store: &dyn Store, app: &str) -> Result<(), Error> {
+    let config = ctx.config.load()?;
+    if config.profiles_on_app(app, ctx.sandbox).next().is_none() {
+        let entries = Entries::new(&ctx.profile, ctx.sandbox, Some(app));
+        store.delete(&entries.app())?;
+        store.delete(&entries.pending())?;
+    }
+    Ok(())
 }
 
 /// The app a profile's own credentials go to: the app it is on when they are that app's

@@ -153,3 +153,51 @@ fn a_login_for_a_profile_removed_meanwhile_stores_nothing_and_revokes() {
     assert!(h.store.get(&e.session()).unwrap().is_none());
     assert_eq!(h.kite.calls(), ["invalidate"]);
 }
+
+#[test]
+fn a_profile_moving_to_a_family_app_drops_its_old_app_only_when_nobody_else_uses_it() {
+    let h = Harness::new("AB1234");
+    let on = |app: &str| ProfileMeta {
+        app: Some(app.into()),
+        ..meta(&h, 5123)
+    };
+    let entries = |app: &str| crate::store::Entries::new("default", false, Some(app));
+    for (others_on_old, kept) in [(false, false), (true, true)] {
+        run(&h, |ctx| {
+            ctx.config
+                .update(|c| {
+                    c.profiles.clear();
+                    c.profiles.insert("default".into(), on("mine"));
+                    c.profiles.insert("parent".into(), on("family"));
+                    if others_on_old {
+                        c.profiles.insert("child".into(), on("mine"));
+                    }
+                })
+                .unwrap();
+            set_json_verified(h.store.as_ref(), &entries("mine").app(), &app("minekey")).unwrap();
+            set_json_verified(h.store.as_ref(), &entries("family").app(), &app("famkey")).unwrap();
+            store_profile(
+                ctx,
+                h.store.as_ref(),
+                on("family"),
+                &app("famkey"),
+                None,
+                false,
+            )
+            .unwrap();
+        });
+        assert_eq!(
+            h.store.get(&entries("mine").app()).unwrap().is_some(),
+            kept,
+            "the old app is kept only while another profile uses it"
+        );
+        let family: AppCredentials = get_json(h.store.as_ref(), &entries("family").app())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            family.api_key.expose(),
+            "famkey",
+            "the joined app is untouched"
+        );
+    }
+}
