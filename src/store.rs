@@ -224,6 +224,17 @@ pub struct StagedProfile {
     /// `app` is a copy for revoking, and the app entry is not written.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub joins_app: bool,
+    /// The app entry `app` replaces, as it was before the commit: a recovery writes `app`
+    /// only while the entry still holds that (or `app`). Absent in entries written before
+    /// apps were shared (the app was the profile's alone then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_app: Option<PreviousApp>,
+}
+
+/// What an app entry held before a staged `init` replaced it (`None`: no entry).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PreviousApp {
+    pub creds: Option<AppCredentials>,
 }
 
 /// An access token being replaced, with the api_key Kite needs to revoke it.

@@ -181,6 +181,9 @@ pub fn store_profile(
         session: session.cloned(),
         replaced: replaced_token(ctx, store, session),
         joins_app: joins,
+        previous_app: Some(crate::store::PreviousApp {
+            creds: load_app(store, &entries).ok().flatten(),
+        }),
     };
     if let Err(e) = set_json_verified(store, &entries.staged(), &staged) {
         let _ = store.delete(&entries.staged());
@@ -368,8 +371,33 @@ fn recover_locked(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
     let Some(staged) = get_json::<StagedProfile>(store, &entries.staged())? else {
         return Ok(());
     };
-    let committed = ctx.config.load()?.get(&ctx.profile, ctx.sandbox) == Some(&staged.meta);
+    let committed = ctx
+        .config
+        .load()?
+        .get(&ctx.profile, ctx.sandbox)
+        .is_some_and(|m| is_commit_of(m, &staged.meta));
     if committed {
+        // The app may be a family's: a rotation of its secret by another profile since
+        // the commit must not be undone by this profile's older copy.
+        let current = load_app(store, &ctx.entries_for(&staged.meta))?;
+        let overtaken = match (&staged.previous_app, &current) {
+            (Some(prev), Some(now)) => *now != staged.app && prev.creds.as_ref() != Some(now),
+            _ => false,
+        };
+        let mut staged = staged;
+        if overtaken {
+            // The login of that `init` used the secret the rotation replaced: its token is
+            // revoked like the family's others, and this profile logs in again.
+            if let Some(s) = staged.session.take() {
+                revoke_quietly(ctx, &staged.app.api_key, &s.access_token);
+            }
+            staged.joins_app = true;
+            ctx.ui.warn(format!(
+                "The app of profile {} changed since its interrupted `init` (a family member rotated its secret): kept the app's current credentials; log in again with `{}`",
+                ctx.profile_label(),
+                ctx.command("login")
+            ));
+        }
         apply(store, ctx, &staged)?;
         finish(ctx, store, &staged)?;
         ctx.ui.warn(format!(
@@ -387,6 +415,19 @@ fn recover_locked(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// Whether `stored` is the metadata `staged` committed. Only what belongs to this profile
+/// is compared (each `init` writes its own `updated_at`): the app's settings may have been
+/// copied over since by a family member's `init` or `import` (`Config::sync_app_settings`).
+fn is_commit_of(stored: &ProfileMeta, staged: &ProfileMeta) -> bool {
+    stored.client_id == staged.client_id
+        && stored.app == staged.app
+        && stored.user_name == staged.user_name
+        && stored.verified == staged.verified
+        && stored.orders == staged.orders
+        && stored.created_at == staged.created_at
+        && stored.updated_at == staged.updated_at
 }
 
 /// For `remove`, under its lock: drops a staged entry, revoking the token it holds.
@@ -409,11 +450,14 @@ pub fn replace_session(
     used: &AppCredentials,
     new: &StoredSession,
 ) -> Result<(), Error> {
-    let entries = ctx.entries();
     let replaced = {
         let _section = section(ctx, "login")?;
+        // Read under the lock: an `init` that just moved the profile to another app is seen.
+        let entries = ctx.entries();
         let exists = ctx.config.load()?.get(&ctx.profile, ctx.sandbox).is_some();
-        let same_app = load_app(store, &entries)?.is_some_and(|a| a.api_key == used.api_key);
+        // The whole credentials: a rotation of a family's shared secret that swapped in a
+        // new one since this login started has logged the profile out on purpose.
+        let same_app = load_app(store, &entries)?.is_some_and(|a| a == *used);
         if !(exists && same_app) {
             revoke_quietly(ctx, &used.api_key, &new.access_token);
             return Err(changed_meanwhile(ctx, "login"));

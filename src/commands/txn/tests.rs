@@ -54,8 +54,13 @@ fn cut_short(h: &Harness, committed: bool) {
             .unwrap();
         set_json_verified(h.store.as_ref(), &e.app(), &app("oldkey")).unwrap();
         set_json_verified(h.store.as_ref(), &e.session(), &session(h, "old-token")).unwrap();
+        // A later init: its own updated_at.
+        let later = ProfileMeta {
+            updated_at: h.now + jiff::SignedDuration::from_secs(60),
+            ..meta(h, 5124)
+        };
         let staged = StagedProfile {
-            meta: meta(h, 5124),
+            meta: later,
             app: app("newkey"),
             session: Some(session(h, "new-token")),
             replaced: Some(ReplacedToken {
@@ -63,6 +68,9 @@ fn cut_short(h: &Harness, committed: bool) {
                 access_token: Secret::from("old-token"),
             }),
             joins_app: false,
+            previous_app: Some(crate::store::PreviousApp {
+                creds: Some(app("oldkey")),
+            }),
         };
         set_json_verified(h.store.as_ref(), &e.staged(), &staged).unwrap();
         if committed {
@@ -200,4 +208,54 @@ fn a_profile_moving_to_a_family_app_drops_its_old_app_only_when_nobody_else_uses
             "the joined app is untouched"
         );
     }
+}
+
+#[test]
+fn a_family_members_change_of_the_apps_settings_does_not_undo_a_committed_init() {
+    let h = Harness::new("AB1234");
+    cut_short(&h, true);
+    // A family member's init copied other app settings over since the commit.
+    run(&h, |ctx| {
+        ctx.config.update(|c| {
+            let m = c.profiles.get_mut("default").unwrap();
+            m.plan = Plan::Connect;
+            m.redirect_url = "http://127.0.0.1:5999/kite-setup/callback".into();
+        })
+    })
+    .unwrap();
+    run(&h, |ctx| recover(ctx, h.store.as_ref())).unwrap();
+    assert_eq!(stored_key(&h), "newkey", "still finished as committed");
+    let e = crate::store::Entries::new("default", false, Some("default"));
+    let s = load_session(h.store.as_ref(), &e).unwrap().unwrap();
+    assert_eq!(s.access_token.expose(), "new-token");
+}
+
+#[test]
+fn a_rotation_of_the_shared_secret_since_the_commit_is_kept_by_the_recovery() {
+    let h = Harness::new("AB1234");
+    cut_short(&h, true);
+    let e = crate::store::Entries::new("default", false, Some("default"));
+    // A family member rotated the app's secret after the commit.
+    let rotated = AppCredentials {
+        api_key: Secret::from("newkey"),
+        api_secret: Secret::from("r".repeat(32).as_str()),
+    };
+    set_json_verified(h.store.as_ref(), &e.app(), &rotated).unwrap();
+    let (_, _, err) = {
+        let p = ScriptedPrompter::new(vec![]);
+        let b = RecordingBrowser::default();
+        with_ctx(&h, &p, &b, false, "", |ctx| recover(ctx, h.store.as_ref()))
+    };
+    let now: AppCredentials = get_json(h.store.as_ref(), &e.app()).unwrap().unwrap();
+    assert_eq!(now, rotated, "the rotated secret is not overwritten");
+    assert!(
+        load_session(h.store.as_ref(), &e).unwrap().is_none(),
+        "the old secret's login is not stored"
+    );
+    assert_eq!(
+        h.kite.calls(),
+        ["invalidate", "invalidate"],
+        "its token and the replaced one are revoked"
+    );
+    assert!(err.contains("log in again"), "{err}");
 }
