@@ -188,16 +188,30 @@ impl Config {
     }
 
     /// Copies the app settings of `from` to every other profile on its app (they share
-    /// the app, so they share its plan, redirect URL, store and name).
+    /// the app, so they share its plan, redirect URL, store and name). A name `from` does
+    /// not know (a profile made by `--no-input` or `import`) is taken from the others
+    /// instead of wiping theirs.
     pub fn sync_app_settings(&mut self, from: &str, sandbox: bool) {
-        let Some(src) = self.get(from, sandbox).cloned() else {
+        let Some(mut src) = self.get(from, sandbox).cloned() else {
             return;
         };
         let Some(app) = src.app.clone() else {
             return;
         };
+        let on_app = |name: &String, m: &ProfileMeta| {
+            name != from && m.app.as_deref() == Some(app.as_str())
+        };
+        if src.app_name.is_none() {
+            src.app_name = self
+                .profiles(sandbox)
+                .iter()
+                .filter(|(n, m)| on_app(n, m))
+                .find_map(|(_, m)| m.app_name.clone());
+        }
         for (name, m) in self.profiles_mut(sandbox).iter_mut() {
-            if name != from && m.app.as_deref() == Some(app.as_str()) {
+            if name == from {
+                m.app_name.clone_from(&src.app_name);
+            } else if on_app(name, m) {
                 m.plan = src.plan;
                 m.redirect_url.clone_from(&src.redirect_url);
                 m.store = src.store;

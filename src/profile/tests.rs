@@ -215,3 +215,29 @@ fn profile_names() {
     assert!(validate_profile_name("a/b").is_err());
     assert!(validate_profile_name(&"x".repeat(33)).is_err());
 }
+
+#[test]
+fn app_settings_are_copied_to_the_family_and_an_unknown_name_wipes_none() {
+    let on = |app: &str, name: Option<&str>| ProfileMeta {
+        app: Some(app.into()),
+        app_name: name.map(str::to_string),
+        ..meta()
+    };
+    let mut c = Config::default();
+    c.profiles.insert("default".into(), on("family", Some("Family bot")));
+    c.profiles.insert("other".into(), on("other", Some("Other bot")));
+    let mut spouse = on("family", None);
+    spouse.plan = Plan::Connect;
+    c.profiles.insert("spouse".into(), spouse);
+    c.sync_app_settings("spouse", false);
+    let d = &c.profiles["default"];
+    assert_eq!(d.plan, Plan::Connect, "the plan is the app's");
+    assert_eq!(d.app_name.as_deref(), Some("Family bot"), "not wiped");
+    assert_eq!(
+        c.profiles["spouse"].app_name.as_deref(),
+        Some("Family bot"),
+        "learnt from the family"
+    );
+    assert_eq!(c.profiles["other"].plan, meta().plan, "another app is untouched");
+    assert_eq!(c.profiles["other"].app_name.as_deref(), Some("Other bot"));
+}

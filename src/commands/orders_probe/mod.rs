@@ -351,6 +351,10 @@ pub fn save_record(
                 meta.plan = p;
             }
         }
+        if plan.is_some() {
+            // The plan is the app's: the family's other profiles see what Kite showed.
+            config.sync_app_settings(&ctx.profile, ctx.sandbox);
+        }
     })?;
     Ok(())
 }
