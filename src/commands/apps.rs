@@ -39,16 +39,27 @@ pub fn migrate(ctx: &Ctx<'_>, store: &dyn Store, meta: ProfileMeta) -> Result<Pr
         // Another process moved them while this one waited for the lock.
         return Ok(current);
     }
-    let id = config.fresh_app_id(&ctx.profile, ctx.sandbox);
-    let new = Entries::new(&ctx.profile, ctx.sandbox, Some(&id));
-    copy_verified(store, &old.app(), &new.app())?;
-    copy_verified(store, &old.pending(), &new.pending())?;
+    // A family member already moved with the very same credentials: the earlier release
+    // kept a copy per profile, this one shares the app's (one secret to rotate).
+    let (id, _app_lock) =
+        if let Some((id, lock)) = same_app_here(ctx, store, &config, &current, &old)? {
+            (id, Some(lock))
+        } else {
+            let id = config.fresh_app_id(&ctx.profile, ctx.sandbox);
+            let new = Entries::new(&ctx.profile, ctx.sandbox, Some(&id));
+            // No profile names `id`: whatever is filed under it is a leftover.
+            copy_or_clear(store, &old.app(), &new.app())?;
+            copy_or_clear(store, &old.pending(), &new.pending())?;
+            (id, None)
+        };
     let moved = ctx.config.update(|c| {
         let m = c.profiles_mut(ctx.sandbox).get_mut(&ctx.profile)?;
         if m.app.is_none() {
             m.app = Some(id.clone());
         }
-        Some(m.clone())
+        let moved = m.clone();
+        c.sync_app_settings_into(&ctx.profile, ctx.sandbox);
+        c.get(&ctx.profile, ctx.sandbox).cloned().or(Some(moved))
     })?;
     let Some(moved) = moved else {
         return Ok(current);
@@ -59,6 +70,47 @@ pub fn migrate(ctx: &Ctx<'_>, store: &dyn Store, meta: ProfileMeta) -> Result<Pr
     ));
     delete_legacy(store, &old)?;
     Ok(moved)
+}
+
+/// The app (with its lock held) that another profile of this store already uses with
+/// exactly the credentials `old` holds, when there is no rotation of them pending here.
+fn same_app_here(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    config: &Config,
+    current: &ProfileMeta,
+    old: &Entries,
+) -> Result<Option<(String, crate::lock::Lock)>, Error> {
+    if store.get(&old.pending())?.is_some() {
+        return Ok(None);
+    }
+    let Some(mine) = crate::store::load_app(store, old)? else {
+        return Ok(None);
+    };
+    let Some(id) = app_for_key(ctx, store, config, &mine.api_key) else {
+        return Ok(None);
+    };
+    if config
+        .profiles_on_app(&id, ctx.sandbox)
+        .any(|(_, m)| m.store != current.store)
+    {
+        return Ok(None);
+    }
+    let lock = crate::lock::app_lock(&ctx.config.dir, &id, ctx.sandbox, "moving a profile")
+        .map_err(|e| Error::from(crate::profile::ConfigError::from(e)))?;
+    let entries = Entries::new(&ctx.profile, ctx.sandbox, Some(&id));
+    let same = crate::store::load_app(store, &entries)?.is_some_and(|a| a == mine)
+        && store.get(&entries.pending())?.is_none();
+    Ok(same.then_some((id, lock)))
+}
+
+/// [`copy_verified`], or deletes `to` when `from` holds nothing.
+fn copy_or_clear(store: &dyn Store, from: &str, to: &str) -> Result<(), StoreError> {
+    if store.get(from)?.is_none() {
+        store.delete(to)?;
+        return Ok(());
+    }
+    copy_verified(store, from, to)
 }
 
 /// Writes `from`'s value (if any) to `to`, byte for byte, and reads it back.

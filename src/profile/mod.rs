@@ -187,6 +187,28 @@ impl Config {
             .unwrap_or_else(|| format!("{wanted}-x"))
     }
 
+    /// Gives `to` the app settings its app's other profiles have (a profile that has just
+    /// joined the app); nothing when it is the app's only profile.
+    pub fn sync_app_settings_into(&mut self, to: &str, sandbox: bool) {
+        let Some(app) = self.get(to, sandbox).and_then(|m| m.app.clone()) else {
+            return;
+        };
+        let Some(src) = self
+            .profiles(sandbox)
+            .iter()
+            .find(|(n, m)| *n != to && m.app.as_deref() == Some(app.as_str()))
+            .map(|(_, m)| m.clone())
+        else {
+            return;
+        };
+        if let Some(m) = self.profiles_mut(sandbox).get_mut(to) {
+            m.plan = src.plan;
+            m.redirect_url = src.redirect_url;
+            m.store = src.store;
+            m.app_name = src.app_name;
+        }
+    }
+
     /// Copies the app settings of `from` to every other profile on its app (they share
     /// the app, so they share its plan, redirect URL, store and name). A name `from` does
     /// not know (a profile made by `--no-input` or `import`) is taken from the others
@@ -198,9 +220,8 @@ impl Config {
         let Some(app) = src.app.clone() else {
             return;
         };
-        let on_app = |name: &String, m: &ProfileMeta| {
-            name != from && m.app.as_deref() == Some(app.as_str())
-        };
+        let on_app =
+            |name: &String, m: &ProfileMeta| name != from && m.app.as_deref() == Some(app.as_str());
         if src.app_name.is_none() {
             src.app_name = self
                 .profiles(sandbox)

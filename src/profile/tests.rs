@@ -224,8 +224,10 @@ fn app_settings_are_copied_to_the_family_and_an_unknown_name_wipes_none() {
         ..meta()
     };
     let mut c = Config::default();
-    c.profiles.insert("default".into(), on("family", Some("Family bot")));
-    c.profiles.insert("other".into(), on("other", Some("Other bot")));
+    c.profiles
+        .insert("default".into(), on("family", Some("Family bot")));
+    c.profiles
+        .insert("other".into(), on("other", Some("Other bot")));
     let mut spouse = on("family", None);
     spouse.plan = Plan::Connect;
     c.profiles.insert("spouse".into(), spouse);
@@ -238,6 +240,10 @@ fn app_settings_are_copied_to_the_family_and_an_unknown_name_wipes_none() {
         Some("Family bot"),
         "learnt from the family"
     );
-    assert_eq!(c.profiles["other"].plan, meta().plan, "another app is untouched");
+    assert_eq!(
+        c.profiles["other"].plan,
+        meta().plan,
+        "another app is untouched"
+    );
     assert_eq!(c.profiles["other"].app_name.as_deref(), Some("Other bot"));
 }

@@ -465,3 +465,50 @@ fn a_token_kite_rejects_at_check_counts_as_needing_todays_login() {
     // The spouse's token was not checked: still shown as today's.
     assert_eq!(err.matches("today       logged in").count(), 1, "{err}");
 }
+
+#[test]
+fn two_pre_sharing_profiles_with_the_same_credentials_end_on_one_app() {
+    let h = Harness::new("AB1234");
+    legacy(&h, "default", false);
+    legacy(&h, "spouse", false);
+    // The spouse's copy under another name (its own session) but the same app.
+    set(&h, "spouse/session", SESSION);
+    assert_eq!(open(&h, "default").app.as_deref(), Some("default"));
+    let m = open(&h, "spouse");
+    assert_eq!(m.app.as_deref(), Some("default"), "joined, not copied");
+    let snap = h.store.snapshot();
+    let apps: Vec<&String> = snap.keys().filter(|k| k.ends_with("/app")).collect();
+    assert_eq!(apps, ["apps/default/app"], "one copy of the secret");
+    assert!(
+        snap.contains_key("spouse/session"),
+        "its session stays its own"
+    );
+    assert_eq!(
+        siblings(&config(&h), "spouse", &m, false),
+        ["default".to_string()]
+    );
+}
+
+#[test]
+fn a_pre_sharing_profile_with_other_credentials_or_a_rotation_keeps_an_app_of_its_own() {
+    let h = Harness::new("AB1234");
+    legacy(&h, "default", false);
+    legacy(&h, "spouse", true);
+    assert_eq!(open(&h, "default").app.as_deref(), Some("default"));
+    assert_eq!(
+        open(&h, "spouse").app.as_deref(),
+        Some("spouse"),
+        "a pending rotation of its copy is finished on its own app"
+    );
+    legacy(&h, "child", false);
+    set(
+        &h,
+        "child/app",
+        r#"{"api_key":"oldkey1234abcdef","api_secret":"other-secret-0123456789abcdefgh"}"#,
+    );
+    assert_eq!(
+        open(&h, "child").app.as_deref(),
+        Some("child"),
+        "another secret: not joined"
+    );
+}
