@@ -163,32 +163,41 @@ fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
             .as_ref()
             .map_or(server_default_store(), |m| m.store)
     });
-    // The profile's lock for the writes below: a concurrent init, login or remove of the
-    // same profile waits (or this one does), and config.toml is merged, not overwritten.
-    let _section = super::txn::section(ctx, "import")?;
     let (store, used_choice) = ctx.ports.stores.open(choice)?;
-    let config = ctx.config.load()?;
-    let app_id = super::apps::app_for_key(ctx, store.as_ref(), &config, &pushed.api_key)
-        .unwrap_or_else(|| {
-            existing
-                .as_ref()
-                .and_then(|m| m.app.clone())
-                .filter(|id| !config.app_used_by_others(id, &ctx.profile, ctx.sandbox))
-                .unwrap_or_else(|| config.fresh_app_id(&ctx.profile, ctx.sandbox))
-        });
+    // A profile the previous release wrote here keeps its secret: moved first (it may be
+    // the only copy of the api_secret on this server, or of a rotation's new one).
+    let existing = match existing {
+        Some(m) if m.app.is_none() && m.store == used_choice => {
+            Some(super::apps::migrate(ctx, store.as_ref(), m)?)
+        }
+        other => other,
+    };
+    let app_id = import_app_id(ctx, store.as_ref(), existing.as_ref(), &pushed.api_key)?;
+    // The profile's lock and the lock of the app it is filed under, for the writes below:
+    // a concurrent init, login, remove or a family member's rotation waits (or this does),
+    // and config.toml is merged, not overwritten.
+    let _section = super::txn::section_of(ctx, &ctx.profile, "import", Some(&app_id))?;
+    if import_app_id(ctx, store.as_ref(), existing.as_ref(), &pushed.api_key)? != app_id {
+        return Err(Error::failed(
+            "another kite-setup process changed this server's apps while the session was checked; nothing was stored",
+            "push again",
+        ));
+    }
     let entries = Entries::new(&ctx.profile, ctx.sandbox, Some(&app_id));
-    let kept_secret = match &pushed.api_secret {
-        Some(s) => s.clone(),
-        // A secret already here for the same app stays (a server that logs in itself).
-        None => crate::store::load_app(store.as_ref(), &entries)?
-            .filter(|a| a.api_key.ct_eq(&pushed.api_key))
-            .map_or_else(|| Secret::new(String::new()), |a| a.api_secret),
-    };
-    let app = AppCredentials {
-        api_key: pushed.api_key.clone(),
-        api_secret: kept_secret,
-    };
-    set_json_verified(store.as_ref(), &entries.app(), &app)?;
+    let stored_app = crate::store::load_app(store.as_ref(), &entries)?
+        .filter(|a| a.api_key.ct_eq(&pushed.api_key));
+    match (&pushed.api_secret, stored_app) {
+        // A secret already here for the same app stays (a server that logs in itself):
+        // not written again, so a rotation that swapped it meanwhile is never undone.
+        (None, Some(_)) => {}
+        (secret, _) => {
+            let app = AppCredentials {
+                api_key: pushed.api_key.clone(),
+                api_secret: secret.clone().unwrap_or_else(|| Secret::new(String::new())),
+            };
+            set_json_verified(store.as_ref(), &entries.app(), &app)?;
+        }
+    }
     let session = StoredSession {
         access_token: pushed.access_token.clone(),
         user_id: user.user_id.clone(),
@@ -242,6 +251,26 @@ fn import(ctx: &Ctx<'_>, ssh_client: Option<&str>) -> Result<Reply, Error> {
         pushed.expires_at,
         store.describe(),
     ))
+}
+
+/// The app a pushed session is filed under: the app here with the same api_key (a family
+/// member pushed before), else the profile's own app when nobody else uses it, else a new
+/// one.
+fn import_app_id(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    existing: Option<&ProfileMeta>,
+    api_key: &Secret,
+) -> Result<String, Error> {
+    let config = ctx.config.load()?;
+    Ok(
+        super::apps::app_for_key(ctx, store, &config, api_key).unwrap_or_else(|| {
+            existing
+                .and_then(|m| m.app.clone())
+                .filter(|id| !config.app_used_by_others(id, &ctx.profile, ctx.sandbox))
+                .unwrap_or_else(|| config.fresh_app_id(&ctx.profile, ctx.sandbox))
+        }),
+    )
 }
 
 /// A new profile's store on a server: the kernel user keyring on Linux (it outlives the

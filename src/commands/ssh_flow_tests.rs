@@ -364,3 +364,59 @@ fn remote_login_tunnels_the_servers_redirect_port_and_opens_the_url_here() {
         "only the status query ran"
     );
 }
+
+#[test]
+fn import_onto_a_previous_releases_profile_keeps_its_secret_and_its_rotation() {
+    let h = Harness::new("AB1234");
+    let p = ScriptedPrompter::new(vec![]);
+    let b = RecordingBrowser::new();
+    // The server as the previous release left it: the api_secret (it logs in itself) and
+    // an interrupted rotation under the profile's own name, no app in config.toml.
+    let cfg = crate::profile::ConfigFile::new(h.config_dir.path().to_path_buf());
+    cfg.update(|c| {
+        c.profiles.insert(
+            "default".into(),
+            crate::profile::ProfileMeta {
+                client_id: "AB1234".into(),
+                app: None,
+                plan: Plan::Personal,
+                redirect_url: "http://127.0.0.1:5123/kite-setup/callback".into(),
+                store: super::import::server_default_store(),
+                app_name: None,
+                user_name: None,
+                verified: true,
+                orders: None,
+                created_at: h.now,
+                updated_at: h.now,
+            },
+        );
+    })
+    .unwrap();
+    let app = format!(r#"{{"api_key":"{KEY}","api_secret":"{SECRET}"}}"#);
+    let pending = r#"{"api_secret":"n3wn3wN3WN3Wn3wn3wN3WN3Wn3wn3w99","step":"captured"}"#;
+    h.store
+        .set("default/app", &Secret::from(app.as_str()))
+        .unwrap();
+    h.store
+        .set("default/pending", &Secret::from(pending))
+        .unwrap();
+
+    let line = payload("AB1234", crate::session::expiry_after(h.now), h.now);
+    let (r, _, err) = with_ctx(&h, &p, &b, false, &line, |ctx| {
+        super::import::run(ctx, None)
+    });
+    assert_eq!(r.unwrap(), 0, "{err}");
+    let snap = h.store.snapshot();
+    assert_eq!(
+        snap.get("apps/default/app").map(String::as_str),
+        Some(app.as_str()),
+        "the server's own secret is kept, not replaced by an empty one"
+    );
+    assert_eq!(
+        snap.get("apps/default/pending").map(String::as_str),
+        Some(pending),
+        "the rotation's new secret is moved, not deleted"
+    );
+    assert!(!snap.contains_key("default/app") && !snap.contains_key("default/pending"));
+    assert!(snap["default/session"].contains(TOKEN));
+}
