@@ -127,12 +127,34 @@ fn changed_meanwhile(ctx: &Ctx<'_>, command: &str) -> Error {
 pub fn store_profile(
     ctx: &Ctx<'_>,
     store: &dyn Store,
-    mut meta: ProfileMeta,
+    meta: ProfileMeta,
     app: &AppCredentials,
     session: Option<&StoredSession>,
     must_be_new: bool,
 ) -> Result<(), Error> {
-    let _section = section_of(ctx, &ctx.profile, "init", meta.app.as_deref())?;
+    let left = {
+        let _section = section_of(ctx, &ctx.profile, "init", meta.app.as_deref())?;
+        store_profile_locked(ctx, store, meta, app, session, must_be_new)?
+    };
+    // The app this profile left, under that app's lock (not nested in the section above,
+    // which holds another app's): a family member joining it meanwhile keeps it.
+    if let Some(old) = left {
+        let _lock = crate::lock::app_lock(&ctx.config.dir, &old, ctx.sandbox, "init")
+            .map_err(|e| Error::from(ConfigError::from(e)))?;
+        drop_unused_app(ctx, store, &old)?;
+    }
+    Ok(())
+}
+
+/// [`store_profile`] under the section; the app the profile left, if it left one.
+fn store_profile_locked(
+    ctx: &Ctx<'_>,
+    store: &dyn Store,
+    mut meta: ProfileMeta,
+    app: &AppCredentials,
+    session: Option<&StoredSession>,
+    must_be_new: bool,
+) -> Result<Option<String>, Error> {
     recover_locked(ctx, store)?;
     let config = ctx.config.load()?;
     let old_meta = config.get(&ctx.profile, ctx.sandbox).cloned();
@@ -219,13 +241,9 @@ pub fn store_profile(
         ctx.profile_label()
     ));
     finish(ctx, store, &staged)?;
-    let left = old_meta
+    Ok(old_meta
         .and_then(|m| m.app)
-        .filter(|old| Some(old) != meta.app.as_ref());
-    if let Some(old) = left {
-        drop_unused_app(ctx, store, &old)?;
-    }
-    Ok(())
+        .filter(|old| Some(old) != meta.app.as_ref()))
 }
 
 /// Deletes app `app`'s entries when no profile uses it any more (a profile moved to
