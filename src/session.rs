@@ -40,7 +40,7 @@ pub fn humanize_left(left: SignedDuration) -> String {
 }
 
 /// Today's session as kept in the keyring's session entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredSession {
     pub access_token: Secret,
     /// The user the token belongs to (checked against the profile's client ID).

@@ -171,7 +171,7 @@ pub struct AppCredentials {
 /// to finish the rotation after a crash (it is a keyring entry, so secrets may live here).
 /// Fields after `step` were added with the rotation state machine; `#[serde(default)]`
 /// keeps older payloads readable.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingSecret {
     /// The new api_secret.
     pub api_secret: Secret,

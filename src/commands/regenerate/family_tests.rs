@@ -543,3 +543,30 @@ fn the_other_profile_is_pointed_at_the_profile_that_started_the_rotation() {
         "nothing pending once it is finished"
     );
 }
+
+#[test]
+fn a_run_whose_rotation_another_profile_took_over_meanwhile_writes_nothing_more() {
+    let s = Scene::new();
+    assert!(s.fresh(Some(Step::Captured)).result.is_none());
+    let seen = s.pending().unwrap();
+    let main = load_app(s.h.store.as_ref(), &mine()).unwrap();
+    let rot = super::rotation::Rotation::from_pending(seen.clone(), main.as_ref()).unwrap();
+    let prompter = ScriptedPrompter::new(vec![]);
+    let browser = crate::testkit::RecordingBrowser::default();
+    let (result, _, _) = with_ctx(&s.h, &prompter, &browser, false, "", |ctx| {
+        super::flow::unchanged(ctx, s.h.store.as_ref(), &rot).map(|_| ())
+    });
+    assert!(result.is_ok(), "the entry is as this run saw it");
+
+    // The spouse's `regenerate --resume` took it over while this run was at its login.
+    let mut theirs = seen;
+    theirs.profile = Some("spouse".into());
+    set_json_verified(s.h.store.as_ref(), &mine().pending(), &theirs).unwrap();
+    let before = s.h.store.snapshot();
+    let (result, _, _) = with_ctx(&s.h, &prompter, &browser, false, "", |ctx| {
+        super::flow::unchanged(ctx, s.h.store.as_ref(), &rot).map(|_| ())
+    });
+    let e = result.unwrap_err();
+    assert!(e.to_string().contains("took this rotation"), "{e}");
+    assert_eq!(s.h.store.snapshot(), before, "nothing written");
+}

@@ -93,7 +93,7 @@ pub(super) fn drive(
 fn swap_own(ctx: &Ctx<'_>, store: &dyn Store, rot: &mut Rotation) -> Result<(), Error> {
     let _section = unchanged(ctx, store, rot)?;
     let entries = ctx.entries();
-    if let Some(new) = &rot.data.new_session {
+    if let Some(new) = rot.data.new_session.clone() {
         if let Ok(Some(now)) = load_session(store, &entries)
             && !rot.knows_token(&now.access_token)
         {
@@ -104,7 +104,7 @@ fn swap_own(ctx: &Ctx<'_>, store: &dyn Store, rot: &mut Rotation) -> Result<(), 
             rot.save(ctx, store)?;
         }
         set_json_verified(store, &entries.app(), &rot.creds()).map_err(swap_failed)?;
-        set_json_verified(store, &entries.session(), new).map_err(swap_failed)?;
+        set_json_verified(store, &entries.session(), &new).map_err(swap_failed)?;
     } else {
         set_json_verified(store, &entries.app(), &rot.creds()).map_err(swap_failed)?;
     }
@@ -256,11 +256,23 @@ pub(super) fn unchanged(
     store: &dyn Store,
     rot: &Rotation,
 ) -> Result<txn::Section, Error> {
-    txn::section_unchanged(ctx, store, "regenerate", &rot.api_key).inspect_err(|_| {
+    let revoke_mine = || {
         if let Some(s) = &rot.data.new_session {
             txn::revoke_quietly(ctx, &rot.api_key, &s.access_token);
         }
-    })
+    };
+    let section = txn::section_unchanged(ctx, store, "regenerate", &rot.api_key)
+        .inspect_err(|_| revoke_mine())?;
+    if !rot.still_ours(ctx, store)? {
+        revoke_mine();
+        return Err(Error::failed(
+            "another kite-setup run took this rotation of the app's secret over, finished or dropped it meanwhile: this one stored nothing more",
+            Fix::text("see ")
+                .and_run("status")
+                .and(" (a family member's profile may hold the rotation now)"),
+        ));
+    }
+    Ok(section)
 }
 
 /// The verifying login of step 4: with the pending secret; a failure keeps it pending.
@@ -321,7 +333,7 @@ impl Verification for NewSecretLogin<'_> {
                 let s = capture(ctx, &rot.api_key, rot.data.old_api_secret.as_ref())?;
                 rot.data.api_secret = s;
                 let _section = unchanged(ctx, self.store, rot)?;
-                set_json_verified(self.store, &ctx.entries().pending(), &rot.data)?;
+                rot.save(ctx, self.store)?;
                 self.creds = rot.creds();
                 ctx.ui
                     .ok("Saved the new secret as pending (read back and checked)");

@@ -22,7 +22,7 @@ use crate::cli::RegenerateArgs;
 use crate::error::{Error, Fix, RunFlags};
 use crate::profile::ProfileMeta;
 use crate::secret::Secret;
-use crate::store::{Entries, OtherToken, PendingSecret, Store, load_session, set_json_verified};
+use crate::store::{Entries, OtherToken, PendingSecret, Store, load_session};
 use crate::validate;
 
 use super::{Ctx, Machine};
@@ -199,7 +199,7 @@ fn fresh(
     let mut rot = Rotation::captured(api_key, new_secret, old, &ctx.profile);
     {
         let _section = flow::unchanged(ctx, store.as_ref(), &rot)?;
-        set_json_verified(store.as_ref(), &ctx.entries().pending(), &rot.data)?;
+        rot.save(ctx, store.as_ref())?;
     }
     ctx.ui.ok(format!(
         "Saved the new secret as pending in the {} (read back and checked)",
@@ -275,9 +275,12 @@ fn resume(
     args: &RegenerateArgs,
     env: &RegenerateEnv<'_>,
 ) -> Result<u8, Error> {
+    let as_read = pending.clone();
     let pending = take_over(ctx, store.as_ref(), pending)?;
     let main = crate::store::load_app(store.as_ref(), &ctx.entries())?;
     let mut rot = Rotation::from_pending(pending, main.as_ref())?;
+    // A take-over changed it here only: the entry still holds what was read.
+    rot.seen = Some(as_read);
     ctx.ui.heading(&format!(
         "kite-setup regenerate --resume — profile {}",
         ctx.profile_label()

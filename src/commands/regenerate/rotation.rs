@@ -150,6 +150,11 @@ pub(super) struct Rotation {
     step: Step,
     pub(super) data: PendingSecret,
     pub(super) api_key: Secret,
+    /// The pending entry as this run last wrote or read it (`None`: there was none). The
+    /// entry is the app's, so another profile's run may take it over, finish or abort it
+    /// while this one waits for a person: each write first checks it is still this
+    /// ([`Rotation::still_ours`]).
+    pub(super) seen: Option<PendingSecret>,
 }
 
 impl Rotation {
@@ -168,7 +173,15 @@ impl Rotation {
                 other_tokens: old.other_tokens,
             },
             api_key,
+            seen: None,
         }
+    }
+
+    /// Whether the pending entry is still what this run last saw. Called with the
+    /// section held, before each write of the rotation.
+    pub(super) fn still_ours(&self, ctx: &Ctx<'_>, store: &dyn Store) -> Result<bool, Error> {
+        let now = get_json::<PendingSecret>(store, &ctx.entries().pending())?;
+        Ok(now == self.seen)
     }
 
     pub(super) fn step(&self) -> Step {
@@ -214,6 +227,7 @@ impl Rotation {
         };
         Ok(Self {
             step,
+            seen: Some(data.clone()),
             data,
             api_key,
         })
@@ -241,6 +255,7 @@ impl Rotation {
         })?;
         if next == Step::Done {
             store.delete(&ctx.entries().pending())?;
+            self.seen = None;
             crate::interrupt::note(format!(
                 "the secret rotation of profile {} is complete",
                 ctx.profile_label()
@@ -248,6 +263,7 @@ impl Rotation {
         } else {
             next.as_str().clone_into(&mut self.data.step);
             set_json_verified(store, &ctx.entries().pending(), &self.data)?;
+            self.seen = Some(self.data.clone());
             crate::interrupt::note(format!(
                 "the secret rotation is saved at step {:?} ({}): `{}` finishes it",
                 next.as_str(),
@@ -262,12 +278,10 @@ impl Rotation {
 
     /// Writes the pending entry as it is now, at the same step (read back). The caller
     /// holds the profile's section.
-    pub(super) fn save(&self, ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
-        Ok(set_json_verified(
-            store,
-            &ctx.entries().pending(),
-            &self.data,
-        )?)
+    pub(super) fn save(&mut self, ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), Error> {
+        set_json_verified(store, &ctx.entries().pending(), &self.data)?;
+        self.seen = Some(self.data.clone());
+        Ok(())
     }
 
     /// Whether `token` is one the rotation already knows to revoke.
