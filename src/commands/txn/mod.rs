@@ -186,7 +186,13 @@ fn store_profile_locked(
             return Err(changed_meanwhile(ctx, "init"));
         }
     } else {
-        meta.app = Some(own_app_id(ctx, store, &config, old_meta.as_ref(), app));
+        let id = own_app_id(ctx, store, &config, old_meta.as_ref(), app);
+        if config.profiles_on_app(&id, ctx.sandbox).next().is_none() {
+            // A new app: a pending rotation filed under its name is a leftover of an app
+            // that went away (a kill before its entries were dropped), not this app's.
+            store.delete(&Entries::new(&ctx.profile, ctx.sandbox, Some(&id)).pending())?;
+        }
+        meta.app = Some(id);
     }
     let entries = ctx.entries_for(&meta);
     let before_app = store.get(&entries.app())?;

@@ -259,3 +259,25 @@ fn a_rotation_of_the_shared_secret_since_the_commit_is_kept_by_the_recovery() {
     );
     assert!(err.contains("log in again"), "{err}");
 }
+
+#[test]
+fn a_new_app_does_not_inherit_a_pending_rotation_left_under_its_name() {
+    let h = Harness::new("AB1234");
+    let e = crate::store::Entries::new("default", false, Some("default"));
+    h.store
+        .set(&e.pending(), &Secret::from("{\"left\":1}"))
+        .unwrap();
+    let fresh = ProfileMeta {
+        app: None,
+        ..meta(&h, 5123)
+    };
+    run(&h, |ctx| {
+        store_profile(ctx, h.store.as_ref(), fresh, &app("newkey"), None, true)
+    })
+    .unwrap();
+    assert_eq!(stored_key(&h), "newkey");
+    assert!(
+        h.store.get(&e.pending()).unwrap().is_none(),
+        "no phantom rotation"
+    );
+}
