@@ -8,8 +8,8 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use kite_wire::Plan;
 use kite_wire::control::{
-    self, AppCreated, Approve, Approved, ClientsSet, ClockView, FaultsCleared, IpsSet, NewApp,
-    SetClients, SetIps, StateView,
+    self, AccountCreated, AppCreated, Approve, Approved, ClientsSet, ClockView, FaultsCleared,
+    IpsSet, NewAccount, NewApp, SetClients, SetIps, StateView,
 };
 use kite_wire::envelope::{Envelope, data_error};
 use reqwest::blocking::Client;
@@ -203,6 +203,22 @@ impl SandboxControl for SandboxClient {
             "save the IP Whitelist",
         )?;
         Ok(())
+    }
+
+    fn add_family_account(&self, api_key: &str) -> Result<String, Error> {
+        let created: AccountCreated =
+            self.post(control::path::ACCOUNTS, &NewAccount {}, "create an account")?;
+        let what = "set the app's client IDs";
+        let mut client_ids = self
+            .state()?
+            .apps
+            .into_iter()
+            .find(|a| a.api_key == api_key)
+            .map(|a| a.client_ids)
+            .ok_or_else(|| sandbox_error(what, "no app has that api_key"))?;
+        client_ids.push(created.client_id.clone());
+        self.set_app_clients(api_key, &client_ids)?;
+        Ok(created.client_id)
     }
 
     fn demo_client_id(&self) -> Result<String, Error> {

@@ -108,6 +108,10 @@ pub trait SandboxControl {
     fn set_ips(&self, client_id: &str, ips: &[&str]) -> Result<(), Error>;
     /// The client ID of the sandbox's demo account.
     fn demo_client_id(&self) -> Result<String, Error>;
+    /// Creates a sandbox account for a family member to rehearse with and adds it to the
+    /// client IDs of the app `api_key`, as the console's app page would; its client ID.
+    /// (Its password and TOTP secret are never asked for: the sandbox approves its login.)
+    fn add_family_account(&self, api_key: &str) -> Result<String, Error>;
 }
 
 /// The ports a command reaches the outside world through: real adapters in `app`, fakes

@@ -202,6 +202,91 @@ fn the_readme_quick_start_works_on_a_headless_machine_with_no_secret_service() {
         assert!(report.contains(line), "{line}:\n{report}");
     }
     assert_no_secret_on_disk_outside_the_store(&m.home());
+    a_family_member_joins_the_app(&m);
+}
+
+/// The same newcomer sets up a family member's profile: the wizard offers the app that is
+/// there, plays the console's part (a sandbox account added to the app's client IDs) and
+/// the browser's (the member's login); the member's bot then runs, and the app's secret
+/// is still stored once.
+fn a_family_member_joins_the_app(m: &Machine) {
+    let mut cmd = m.command("sh");
+    cmd.arg("-c")
+        .arg("stty echo && exec kite-setup --sandbox --profile spouse init");
+    let mut pty = Session::spawn(cmd).expect("spawn kite-setup in a PTY");
+    pty.set_expect_timeout(Some(Duration::from_secs(60)));
+    let mut seen = String::new();
+    for question in [
+        "Which app will this profile use?",
+        "Which app?",
+        "play the browser's part",
+        "Create a family member's account in the sandbox",
+    ] {
+        match pty.expect(question) {
+            Ok(c) => seen.push_str(&String::from_utf8_lossy(c.as_bytes())),
+            Err(e) => panic!("waiting for {question:?}: {e}\n{}", strip_ansi(&seen)),
+        }
+        pty.send("\r").expect("type into the PTY");
+    }
+    // Step 7 asks only what this machine's orders need: Enter until the summary.
+    pty.set_expect_timeout(Some(Duration::from_secs(3)));
+    for _ in 0..20 {
+        match pty.expect("Next:") {
+            Ok(c) => {
+                seen.push_str(&String::from_utf8_lossy(c.as_bytes()));
+                break;
+            }
+            Err(expectrl::Error::ExpectTimeout) => pty.send("\r").expect("type"),
+            Err(e) => panic!("{e}\n{}", strip_ansi(&seen)),
+        }
+    }
+    pty.set_expect_timeout(Some(Duration::from_secs(30)));
+    if let Ok(c) = pty.expect(Eof) {
+        seen.push_str(&String::from_utf8_lossy(c.as_bytes()));
+    }
+    let code = match pty.get_process().wait().expect("wait") {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("kite-setup did not exit normally: {other:?}"),
+    };
+    let screen = strip_ansi(&seen);
+    assert_eq!(code, 0, "the family wizard failed:\n{screen}");
+    assert!(screen.contains("added it to the app's client IDs"), "{screen}");
+
+    let exec = next_commands(&screen)
+        .into_iter()
+        .find(|l| l.contains("bot.py"))
+        .expect("an exec line");
+    assert!(exec.contains("--profile spouse"), "{exec}");
+    let out = m
+        .command("sh")
+        .arg("-c")
+        .arg(&exec)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sh");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "bot ran\n");
+
+    let config: toml::Value = toml::from_str(
+        &std::fs::read_to_string(m.home().join(".config/kite-setup/config.toml")).unwrap(),
+    )
+    .unwrap();
+    let profiles = &config["sandbox_profiles"];
+    assert_eq!(profiles["default"]["app"].as_str(), Some("default"));
+    assert_eq!(profiles["spouse"]["app"].as_str(), Some("default"), "one app");
+    assert_ne!(profiles["spouse"]["client_id"], profiles["default"]["client_id"]);
+    let store: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            m.home()
+                .join(".config/kite-setup/sandbox-store/secrets.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&String> = store.as_object().unwrap().keys().collect();
+    let app_entries = names.iter().filter(|n| n.ends_with("/app")).count();
+    assert_eq!(app_entries, 1, "the secret is stored once: {names:?}");
+    assert!(names.iter().any(|n| n.as_str() == "sandbox/spouse/session"), "{names:?}");
+    assert_no_secret_on_disk_outside_the_store(&m.home());
 }
 
 /// The plaintext sandbox store is the one place secrets may be on this machine; the

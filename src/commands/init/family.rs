@@ -273,6 +273,51 @@ pub(super) fn offer(ctx: &Ctx<'_>, config: &Config) -> Result<Option<String>, Er
     Ok(Some(apps[pick].0.clone()))
 }
 
+/// In the sandbox with kite-setup playing the browser (no browser here), offers to play
+/// the console's part too: a new sandbox account for the family member, added to the
+/// app's client IDs. Its client ID, or `None` to ask for one (declined, or not self-play).
+fn sandbox_family_member(ctx: &Ctx<'_>, app: &FamilyApp) -> Result<Option<String>, Error> {
+    let Some(control) = ctx.ports.sandbox_control.filter(|_| ctx.self_play) else {
+        return Ok(None);
+    };
+    if !ctx.ports.prompter.confirm(
+        "Create a family member's account in the sandbox and add it to the app's client IDs (as its console would)?",
+        true,
+    )? {
+        return Ok(None);
+    }
+    let id = control.add_family_account(app.creds.api_key.expose())?;
+    ctx.ui.ok(format!(
+        "Created sandbox account {id} and added it to the app's client IDs"
+    ));
+    Ok(Some(id))
+}
+
+/// What the person does on the console before the family member's login: add the client
+/// ID to the app (not shown when kite-setup played the console's part).
+fn console_step(ctx: &Ctx<'_>, label: &str, client_id: &str) -> Result<(), Error> {
+    if ctx.self_play {
+        ctx.ui.say(format!(
+            "(sandbox: the login is approved as {client_id}, which must be a sandbox account on the app's client IDs)"
+        ));
+    }
+    ctx.ui.say(format!(
+        "Add {client_id} to the app's client IDs, then log in as {client_id}:"
+    ));
+    ctx.ui.say(format!(
+        "  {}",
+        crate::ui::capitalize(&add_client_steps(client_id, label))
+    ));
+    ctx.ui.say(format!("  {}", ctx.endpoints.console));
+    if !ctx.self_play {
+        super::wizard::open_console(ctx);
+    }
+    ctx.ports.prompter.pause(&format!(
+        "Press Enter when {client_id} is on the app's client IDs"
+    ))?;
+    Ok(())
+}
+
 /// The wizard's family path: the rule, the client ID, the console step, the login.
 pub(super) fn run_wizard(ctx: &Ctx<'_>, args: &InitArgs, app_profile: &str) -> Result<u8, Error> {
     refuse_app_flags(args)?;
@@ -285,11 +330,15 @@ pub(super) fn run_wizard(ctx: &Ctx<'_>, args: &InitArgs, app_profile: &str) -> R
     for line in FAMILY_RULE {
         ctx.ui.say(line);
     }
+    let ctx = &ctx.with_self_play()?;
     let client_id = if let Some(id) = &args.client_id {
         let id =
             validate::client_id(id).map_err(|m| Error::usage(m, "pass --client-id like AB1234"))?;
         check_new_client(ctx, &app, &id)
             .map_err(|m| Error::usage(m, "--client-id is the family member's own client ID"))?;
+        console_step(ctx, &label, &id)?;
+        id
+    } else if let Some(id) = sandbox_family_member(ctx, &app)? {
         id
     } else {
         let raw = ctx.ports.prompter.input(
@@ -297,23 +346,11 @@ pub(super) fn run_wizard(ctx: &Ctx<'_>, args: &InitArgs, app_profile: &str) -> R
             None,
             &|s| validate::client_id(s).and_then(|id| check_new_client(ctx, &app, &id)),
         )?;
-        validate::client_id(&raw).map_err(|m| Error::usage(m, "a client ID looks like AB1234"))?
+        let id = validate::client_id(&raw)
+            .map_err(|m| Error::usage(m, "a client ID looks like AB1234"))?;
+        console_step(ctx, &label, &id)?;
+        id
     };
-    ctx.ui.say(format!(
-        "Add {client_id} to the app's client IDs, then log in as {client_id}:"
-    ));
-    ctx.ui.say(format!(
-        "  {}",
-        crate::ui::capitalize(&add_client_steps(&client_id, &label))
-    ));
-    let ctx = &ctx.with_self_play()?;
-    ctx.ui.say(format!("  {}", ctx.endpoints.console));
-    if !ctx.self_play {
-        super::wizard::open_console(ctx);
-    }
-    ctx.ports.prompter.pause(&format!(
-        "Press Enter when {client_id} is on the app's client IDs"
-    ))?;
     ctx.ui.say(format!(
         "The app's key, secret and redirect URL are profile {}'s: nothing to copy.",
         app.profile
