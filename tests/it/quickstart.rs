@@ -250,7 +250,10 @@ fn a_family_member_joins_the_app(m: &Machine) {
     };
     let screen = strip_ansi(&seen);
     assert_eq!(code, 0, "the family wizard failed:\n{screen}");
-    assert!(screen.contains("added it to the app's client IDs"), "{screen}");
+    assert!(
+        screen.contains("added it to the app's client IDs"),
+        "{screen}"
+    );
 
     let exec = next_commands(&screen)
         .into_iter()
@@ -272,8 +275,15 @@ fn a_family_member_joins_the_app(m: &Machine) {
     .unwrap();
     let profiles = &config["sandbox_profiles"];
     assert_eq!(profiles["default"]["app"].as_str(), Some("default"));
-    assert_eq!(profiles["spouse"]["app"].as_str(), Some("default"), "one app");
-    assert_ne!(profiles["spouse"]["client_id"], profiles["default"]["client_id"]);
+    assert_eq!(
+        profiles["spouse"]["app"].as_str(),
+        Some("default"),
+        "one app"
+    );
+    assert_ne!(
+        profiles["spouse"]["client_id"],
+        profiles["default"]["client_id"]
+    );
     let store: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             m.home()
@@ -285,7 +295,10 @@ fn a_family_member_joins_the_app(m: &Machine) {
     let names: Vec<&String> = store.as_object().unwrap().keys().collect();
     let app_entries = names.iter().filter(|n| n.ends_with("/app")).count();
     assert_eq!(app_entries, 1, "the secret is stored once: {names:?}");
-    assert!(names.iter().any(|n| n.as_str() == "sandbox/spouse/session"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.as_str() == "sandbox/spouse/session"),
+        "{names:?}"
+    );
     assert_no_secret_on_disk_outside_the_store(&m.home());
 }
 

@@ -6,7 +6,6 @@
 //! (`Draft.app` set: `txn::store_profile` joins the app).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use crate::cli::InitArgs;
 use crate::error::{Error, Fix};
@@ -14,7 +13,7 @@ use crate::profile::{Config, ProfileMeta};
 use crate::store::AppCredentials;
 use crate::validate;
 
-use super::verify::{step_verify, verify_once};
+use super::verify::step_verify;
 use super::{Draft, finish_orders, step_store, summary};
 use crate::commands::Ctx;
 use crate::commands::handle::ProfileHandle;
@@ -184,21 +183,7 @@ pub(super) fn run_scripted(ctx: &Ctx<'_>, args: &InitArgs, app_profile: &str) ->
         )
     })?;
     let mut draft = draft_for(&app, client_id);
-    let session = if args.skip_verify {
-        ctx.ui
-            .warn("SKIPPING VERIFICATION (--skip-verify): nothing was checked against Kite.");
-        None
-    } else {
-        let ctx = &ctx.with_self_play()?;
-        Some(verify_once(
-            ctx,
-            &mut draft,
-            Duration::from_secs(args.timeout),
-        )?)
-    };
-    if let Some(s) = &session {
-        super::orders::verify_plan(ctx, &mut draft, s);
-    }
+    let session = super::scripted::verify_scripted(ctx, args, &mut draft)?;
     step_store(
         ctx,
         app.handle.store(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::cli::InitArgs;
 use crate::error::{Error, Fix};
 use crate::secret::Secret;
+use crate::session::StoredSession;
 use crate::store::AppCredentials;
 use crate::validate;
 
@@ -96,21 +97,7 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
             api_secret: secret,
         },
     };
-    let session = if args.skip_verify {
-        ctx.ui
-            .warn("SKIPPING VERIFICATION (--skip-verify): nothing was checked against Kite.");
-        None
-    } else {
-        let ctx = &ctx.with_self_play()?;
-        Some(verify_once(
-            ctx,
-            &mut draft,
-            Duration::from_secs(args.timeout),
-        )?)
-    };
-    if let Some(s) = &session {
-        super::orders::verify_plan(ctx, &mut draft, s);
-    }
+    let session = verify_scripted(ctx, args, &mut draft)?;
     draft.app_name = None;
     step_store(
         ctx,
@@ -122,4 +109,25 @@ pub(super) fn run_non_interactive(ctx: &Ctx<'_>, args: &InitArgs) -> Result<u8, 
     )?;
     super::finish_orders(ctx, args, &draft, session.as_ref(), false)?;
     Ok(0)
+}
+
+/// The `--no-input` verification (one login, or none with `--skip-verify`, said loudly)
+/// and the plan Kite shows: a new app's and a family member's alike.
+pub(super) fn verify_scripted(
+    ctx: &Ctx<'_>,
+    args: &InitArgs,
+    draft: &mut Draft,
+) -> Result<Option<StoredSession>, Error> {
+    let session = if args.skip_verify {
+        ctx.ui
+            .warn("SKIPPING VERIFICATION (--skip-verify): nothing was checked against Kite.");
+        None
+    } else {
+        let ctx = &ctx.with_self_play()?;
+        Some(verify_once(ctx, draft, Duration::from_secs(args.timeout))?)
+    };
+    if let Some(s) = &session {
+        super::orders::verify_plan(ctx, draft, s);
+    }
+    Ok(session)
 }
