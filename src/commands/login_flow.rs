@@ -221,7 +221,8 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
 fn show_url(ctx: &Ctx<'_>, url: &url::Url, p: &LoginParams<'_>) -> Result<(), LoginFailure> {
     ctx.ui.say("Log in to Kite at:");
     ctx.ui.say(format!("  {url}"));
-    if let Some(meta) = on_shared_app(ctx) {
+    // (In sandbox self-play kite-setup makes the login itself and sees the refusal.)
+    if let Some(meta) = on_shared_app(ctx).filter(|_| !ctx.self_play) {
         let app = app_label(meta.app_name.as_deref(), &p.creds.api_key);
         ctx.ui.say(not_enabled_note(p.client_id, &app));
     }

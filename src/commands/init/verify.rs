@@ -84,9 +84,10 @@ pub(super) fn verify_once(
 }
 
 /// A family member's login: Kite refuses it on its own page until the client ID is on the
-/// app's client IDs, and kite-setup never sees that page, so it says so beforehand.
+/// app's client IDs, and kite-setup never sees that page, so it says so beforehand (except
+/// in sandbox self-play, where kite-setup makes the login and sees the refusal itself).
 fn say_family_note(ctx: &Ctx<'_>, draft: &Draft) {
-    if draft.joins_family() {
+    if draft.joins_family() && !ctx.self_play {
         ctx.ui
             .say(not_enabled_note(&draft.client_id, &draft_app_label(draft)));
     }
