@@ -57,9 +57,8 @@ pub fn migrate(ctx: &Ctx<'_>, store: &dyn Store, meta: ProfileMeta) -> Result<Pr
         if m.app.is_none() {
             m.app = Some(id.clone());
         }
-        let moved = m.clone();
         c.sync_app_settings_into(&ctx.profile, ctx.sandbox);
-        c.get(&ctx.profile, ctx.sandbox).cloned().or(Some(moved))
+        c.get(&ctx.profile, ctx.sandbox).cloned()
     })?;
     let Some(moved) = moved else {
         return Ok(current);

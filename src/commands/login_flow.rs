@@ -132,13 +132,16 @@ pub fn not_enabled_fix(client_id: &str, app: &str, others: &[&str]) -> String {
     fix
 }
 
-/// The line shown with the login URL of a profile on a shared app: in the browser flow
-/// Kite shows this refusal on its own page, and kite-setup never sees it.
-pub fn not_enabled_note(client_id: &str, app: &str) -> String {
-    format!(
-        "If Kite says \"The user is not enabled for the app\", add {client_id} to the app's client IDs: {}.",
-        add_client_steps(client_id, app)
-    )
+/// Says, with the login URL of a profile on a shared app, what to do if Kite refuses it:
+/// in the browser flow Kite shows this refusal on its own page and kite-setup never sees
+/// it. Not in sandbox self-play, where kite-setup makes the login and sees the refusal.
+pub fn say_not_enabled_note(ctx: &Ctx<'_>, client_id: &str, app: &str) {
+    if !ctx.self_play {
+        ctx.ui.say(format!(
+            "If Kite says \"The user is not enabled for the app\", add {client_id} to the app's client IDs: {}.",
+            add_client_steps(client_id, app)
+        ));
+    }
 }
 
 /// Runs one login. The caller stores the result.
@@ -221,10 +224,9 @@ pub fn browser_login(ctx: &Ctx<'_>, p: &LoginParams<'_>) -> Result<LoginOutcome,
 fn show_url(ctx: &Ctx<'_>, url: &url::Url, p: &LoginParams<'_>) -> Result<(), LoginFailure> {
     ctx.ui.say("Log in to Kite at:");
     ctx.ui.say(format!("  {url}"));
-    // (In sandbox self-play kite-setup makes the login itself and sees the refusal.)
-    if let Some(meta) = on_shared_app(ctx).filter(|_| !ctx.self_play) {
+    if let Some(meta) = on_shared_app(ctx) {
         let app = app_label(meta.app_name.as_deref(), &p.creds.api_key);
-        ctx.ui.say(not_enabled_note(p.client_id, &app));
+        say_not_enabled_note(ctx, p.client_id, &app);
     }
     if p.no_browser {
         return Ok(());

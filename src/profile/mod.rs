@@ -121,6 +121,16 @@ pub struct ProfileMeta {
     pub updated_at: Timestamp,
 }
 
+impl ProfileMeta {
+    /// Takes the app's settings as `src` (a profile on the same app) has them.
+    fn copy_app_settings(&mut self, src: &ProfileMeta) {
+        self.plan = src.plan;
+        self.redirect_url.clone_from(&src.redirect_url);
+        self.store = src.store;
+        self.app_name.clone_from(&src.app_name);
+    }
+}
+
 /// The whole metadata file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -202,10 +212,7 @@ impl Config {
             return;
         };
         if let Some(m) = self.profiles_mut(sandbox).get_mut(to) {
-            m.plan = src.plan;
-            m.redirect_url = src.redirect_url;
-            m.store = src.store;
-            m.app_name = src.app_name;
+            m.copy_app_settings(&src);
         }
     }
 
@@ -233,10 +240,7 @@ impl Config {
             if name == from {
                 m.app_name.clone_from(&src.app_name);
             } else if on_app(name, m) {
-                m.plan = src.plan;
-                m.redirect_url.clone_from(&src.redirect_url);
-                m.store = src.store;
-                m.app_name.clone_from(&src.app_name);
+                m.copy_app_settings(&src);
             }
         }
     }

@@ -16,7 +16,7 @@ use super::Draft;
 use crate::commands::Ctx;
 use crate::commands::login_flow::{
     LoginFailure, LoginOutcome, LoginParams, Verification, app_label, not_enabled_fix,
-    not_enabled_note, verify_login,
+    say_not_enabled_note, verify_login,
 };
 
 const SECRET: &str = "Re-enter the api_secret";
@@ -84,12 +84,10 @@ pub(super) fn verify_once(
 }
 
 /// A family member's login: Kite refuses it on its own page until the client ID is on the
-/// app's client IDs, and kite-setup never sees that page, so it says so beforehand (except
-/// in sandbox self-play, where kite-setup makes the login and sees the refusal itself).
+/// app's client IDs, and kite-setup never sees that page, so it says so beforehand.
 fn say_family_note(ctx: &Ctx<'_>, draft: &Draft) {
-    if draft.joins_family() && !ctx.self_play {
-        ctx.ui
-            .say(not_enabled_note(&draft.client_id, &draft_app_label(draft)));
+    if draft.joins_family() {
+        say_not_enabled_note(ctx, &draft.client_id, &draft_app_label(draft));
     }
 }
 
